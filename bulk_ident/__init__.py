@@ -1,0 +1,5 @@
+"""bulk_ident: import a department roster into Sonoran CAD as unit identifiers."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

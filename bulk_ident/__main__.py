@@ -1,0 +1,7 @@
+"""Allow ``python -m bulk_ident``."""
+
+from __future__ import annotations
+
+from bulk_ident.cli import main
+
+main()
