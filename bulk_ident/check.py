@@ -1,0 +1,165 @@
+"""Read a roster and validate every row: what ``check`` reports is exactly what ``import`` sends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bulk_ident.identifier import (
+    ACCOUNT,
+    DEFAULTS,
+    HeaderMap,
+    Normalised,
+    looks_like_header,
+    map_headers,
+    normalise,
+    parse_assignments,
+    parse_defaults,
+)
+from bulk_ident.roster import Roster, Row, read_roster
+
+WOULD_CREATE = "would create"
+INVALID = "invalid"
+DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One roster row with its normalised payload, problems, and duplicate status."""
+
+    row: Row
+    norm: Normalised
+    duplicate_of: int | None = None
+
+    @property
+    def valid(self) -> bool:
+        """True when the row would be sent."""
+        return self.norm.payload is not None and self.duplicate_of is None
+
+    @property
+    def verdict(self) -> str:
+        """``would create``, ``invalid`` or ``duplicate``."""
+        if self.norm.payload is None:
+            return INVALID
+        return DUPLICATE if self.duplicate_of is not None else WOULD_CREATE
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem of the row, as one-line texts naming the column."""
+        out = [str(p) for p in self.norm.problems]
+        if self.duplicate_of is not None:
+            out.append(f"duplicate of row {self.duplicate_of} (same account and unit number)")
+        return out
+
+
+def find_duplicates(rows: Sequence[Normalised]) -> dict[int, int]:
+    """Row number -> the earlier row with the same account and unit number (case ignored)."""
+    first: dict[tuple[str, str], int] = {}
+    dupes: dict[int, int] = {}
+    for norm in rows:
+        key = norm.key
+        if key is None:
+            continue
+        if key in first:
+            dupes[norm.row] = first[key]
+        else:
+            first[key] = norm.row
+    return dupes
+
+
+@dataclass
+class Prepared:
+    """A roster read, mapped and validated."""
+
+    roster: Roster
+    headers: HeaderMap
+    rows: list[Checked]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        """The file (and sheet) as the user names it."""
+        return describe(self.roster)
+
+    @property
+    def valid(self) -> list[Checked]:
+        """Rows that would be sent."""
+        return [c for c in self.rows if c.valid]
+
+    def count(self, verdict: str) -> int:
+        """How many rows have this verdict."""
+        return sum(1 for c in self.rows if c.verdict == verdict)
+
+
+def describe(roster: Roster) -> str:
+    """``roster.xlsx, sheet 'Roster'`` or ``roster.csv``."""
+    name = roster.path.name
+    return f"{name}, sheet '{roster.sheet}'" if roster.sheet is not None else name
+
+
+def prepare(
+    path: Path,
+    *,
+    sheet: str | None = None,
+    encoding: str | None = None,
+    maps: Sequence[str] = (),
+    defaults: Sequence[str] = (),
+) -> Prepared:
+    """Read, map and validate a roster. Raises InputError when the file or options can't be used."""
+    overrides = parse_assignments(maps, "--map")
+    default_values = parse_defaults(parse_assignments(defaults, "--default"))
+    roster = read_roster(
+        path,
+        is_header=lambda cells: looks_like_header(cells, overrides),
+        sheet=sheet,
+        encoding=encoding,
+    )
+    where = describe(roster)
+    headers = map_headers(roster.columns, overrides, where=where)
+    warnings = list(roster.warnings)
+    if headers.unmapped:
+        warnings.append(
+            "columns not sent (no matching property): "
+            + ", ".join(f"'{c}'" for c in headers.unmapped)
+            + "; name them with --map 'Column=property' if they should be"
+        )
+    norms = [normalise(r.number, r.values, headers, default_values) for r in roster.rows]
+    dupes = find_duplicates(norms)
+    rows = [Checked(r, n, dupes.get(r.number)) for r, n in zip(roster.rows, norms, strict=True)]
+    return Prepared(roster, headers, rows, warnings)
+
+
+# -- what check writes -----------------------------------------------------------------------
+
+NORMALISED_COLUMNS = tuple(f"API {p}" for p in (ACCOUNT, *DEFAULTS))
+
+
+def api_text(value: Any) -> str:
+    """A payload value as it appears in JSON (``true``, ``4``, ``LSPD``)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def check_table(prep: Prepared) -> tuple[list[str], Iterator[list[str]]]:
+    """Header and rows of the ``check`` results sheet: the original row, verdict, problems, API."""
+    header = [*prep.roster.columns, "Row", "Result", "Problems", *NORMALISED_COLUMNS]
+
+    def rows() -> Iterator[list[str]]:
+        blank = [""] * len(NORMALISED_COLUMNS)
+        for c in prep.rows:
+            payload = c.norm.payload
+            api = [c.norm.account or "", *map(api_text, payload.values())] if payload else blank
+            yield [*c.row.values, str(c.row.number), c.verdict, "; ".join(c.problems), *api]
+
+    return header, rows()
+
+
+def payload_lines(prep: Prepared) -> Iterator[str]:
+    """The JSON Lines of ``--payloads``: one object per valid row, the body import will POST."""
+    for c in prep.valid:
+        yield json.dumps(
+            {"row": c.row.number, "accountUuid": c.norm.account, "payload": c.norm.payload},
+            ensure_ascii=False,
+        )

@@ -1,0 +1,294 @@
+"""The Sonoran unit identifier: its properties, defaults, enums and header aliases, and the pure
+step that turns one roster row into the JSON body the API receives, or into that row's problems.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bulk_ident.errors import InputError
+
+ACCOUNT = "accountUuid"
+
+# The create body, in the order of Sonoran's documentation, with the documented defaults.
+DEFAULTS: dict[str, Any] = {
+    "status": 0,
+    "aop": "",
+    "unitNum": "NEW UNIT",
+    "name": "NO NAME",
+    "district": "NOT SET",
+    "department": "NOT SET",
+    "subdivision": "NOT SET",
+    "rank": "NOT SET",
+    "group": "",
+    "page": -1,
+    "isDispatch": False,
+}
+PROPERTIES: tuple[str, ...] = (ACCOUNT, *DEFAULTS)
+TEXT_PROPERTIES = frozenset(p for p, v in DEFAULTS.items() if isinstance(v, str))
+
+# Sonoran documents no maximum lengths; these keep a typo (a whole paragraph pasted into a cell)
+# from reaching the server, and are generous for anything a roster really holds.
+MAX_LENGTH: dict[str, int] = {p: (64 if p == "unitNum" else 255) for p in TEXT_PROPERTIES}
+
+STATUSES: dict[str, int] = {
+    "UNAVAILABLE": 0,
+    "BUSY": 1,
+    "AVAILABLE": 2,
+    "ENROUTE": 3,
+    "ON_SCENE": 4,
+    "OFFLINE": 100,
+}
+PAGES: dict[str, int] = {"POLICE": 0, "FIRE": 1, "EMS": 2, "DISPATCH": 3, "UNKNOWN": -1}
+_TRUE = frozenset({"true", "yes", "y", "1", "x"})
+_FALSE = frozenset({"false", "no", "n", "0", ""})
+
+# Header aliases, compared after `header_key` (case, spaces, underscores and punctuation ignored).
+ALIASES: dict[str, tuple[str, ...]] = {
+    ACCOUNT: ("Account UUID", "Account", "Account ID", "UUID", "Acc UUID", "User UUID"),
+    "unitNum": ("Unit Number", "Unit Num", "Unit #", "Unit No", "Unit", "Callsign", "Call Sign"),
+    "name": ("Name", "Full Name", "Unit Name", "Officer", "Officer Name", "Member", "Member Name"),
+    "district": ("District",),
+    "department": ("Department", "Dept", "Agency"),
+    "subdivision": ("Subdivision", "Division", "Sub Division"),
+    "rank": ("Rank",),
+    "group": ("Group", "Unit Group"),
+    "aop": ("AOP", "Area of Patrol"),
+    "status": ("Status", "Unit Status"),
+    "page": ("Page", "Unit Page"),
+    "isDispatch": ("Is Dispatch", "Dispatch", "Dispatcher"),
+}
+
+
+def header_key(text: str) -> str:
+    """Fold a header for matching: lower case, letters and digits only ("Unit #" -> "unit")."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold() if ch.isalnum())
+
+
+_ALIAS_INDEX: dict[str, str] = {
+    header_key(alias): prop for prop, aliases in ALIASES.items() for alias in (prop, *aliases)
+}
+
+
+def property_for(name: str) -> str | None:
+    """The API property a header or a property name means, or None."""
+    return _ALIAS_INDEX.get(header_key(name))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one cell; ``column`` is the header as written in the file."""
+
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"column '{self.column}': {self.message}"
+
+
+@dataclass(frozen=True)
+class HeaderMap:
+    """Which roster column feeds which property."""
+
+    columns: tuple[str, ...]
+    index: Mapping[str, int]  # property -> column position
+    unmapped: tuple[str, ...]  # non-blank headers that feed nothing
+
+    def column_name(self, prop: str) -> str:
+        """The header as written for a property, or the property name when no column feeds it."""
+        pos = self.index.get(prop)
+        return self.columns[pos] if pos is not None else prop
+
+
+def parse_assignments(options: Sequence[str], option: str) -> list[tuple[str, str]]:
+    """Split repeated ``LEFT=RIGHT`` options; InputError names the option and the bad value."""
+    pairs = []
+    for text in options:
+        left, sep, right = text.partition("=")
+        if not sep or not left.strip():
+            raise InputError(f"{option} {text!r}: write it as NAME=VALUE, e.g. {option} Dept=LSPD")
+        pairs.append((left.strip(), right.strip()))
+    return pairs
+
+
+def map_headers(
+    columns: Sequence[str], overrides: Sequence[tuple[str, str]] = (), *, where: str = "the roster"
+) -> HeaderMap:
+    """Map headers to properties; ``overrides`` are ``--map COLUMN=property`` pairs.
+
+    Raises InputError when an override names no column or property, when two columns feed one
+    property, or when no column holds the account.
+    """
+    forced: dict[int, str] = {}
+    for col, prop_name in overrides:
+        prop = property_for(prop_name)
+        if prop is None:
+            raise InputError(
+                f"--map {col}={prop_name}: '{prop_name}' is not a property; use one of "
+                + ", ".join(PROPERTIES)
+            )
+        matches = [i for i, c in enumerate(columns) if header_key(c) == header_key(col)]
+        if not matches:
+            raise InputError(
+                f"--map {col}={prop_name}: {where} has no column '{col}'; its columns are "
+                + ", ".join(f"'{c}'" for c in columns if c)
+            )
+        for i in matches:
+            forced[i] = prop
+    index: dict[str, int] = {}
+    unmapped: list[str] = []
+    for i, col in enumerate(columns):
+        prop = forced.get(i) or property_for(col)
+        if prop is None:
+            if col:
+                unmapped.append(col)
+            continue
+        if prop in index:
+            raise InputError(
+                f"{where}: columns '{columns[index[prop]]}' and '{col}' both mean {prop}; "
+                f"rename one, or choose with --map '{col}={prop}'"
+            )
+        index[prop] = i
+    if ACCOUNT not in index:
+        raise InputError(
+            f"{where} has no column for the account (a header such as 'Account UUID'); "
+            f"add one, or name yours with --map 'YourColumn=accountUuid'"
+        )
+    return HeaderMap(tuple(columns), index, tuple(unmapped))
+
+
+def looks_like_header(cells: Sequence[str], overrides: Sequence[tuple[str, str]] = ()) -> bool:
+    """True when a row names at least two properties (so a title row never passes)."""
+    forced = {header_key(col) for col, _ in overrides}
+    found = {property_for(c) or (c if header_key(c) in forced else None) for c in cells if c}
+    found.discard(None)
+    return len(found) >= 2
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def _enum_key(text: str) -> str:
+    return re.sub(r"[^A-Z0-9-]", "", text.upper())
+
+
+_STATUS_INDEX = {_enum_key(k): v for k, v in STATUSES.items()}
+_PAGE_INDEX = {_enum_key(k): v for k, v in PAGES.items()}
+
+
+def _parse_enum(text: str, names: Mapping[str, int], index: Mapping[str, int]) -> int | None:
+    key = _enum_key(text)
+    if key in index:
+        return index[key]
+    if re.fullmatch(r"-?\d+", text) and int(text) in names.values():
+        return int(text)
+    return None
+
+
+def parse_value(prop: str, text: str) -> Any:
+    """Turn a non-blank cell into the property's API value; ValueError says what is accepted."""
+    if prop == "status":
+        value = _parse_enum(text, STATUSES, _STATUS_INDEX)
+        if value is None:
+            raise ValueError(
+                f"{text!r} is not a status; use 0, 1, 2, 3, 4, 100 or "
+                + ", ".join(n.replace("_", " ").title() for n in STATUSES)
+            )
+        return value
+    if prop == "page":
+        value = _parse_enum(text, PAGES, _PAGE_INDEX)
+        if value is None:
+            raise ValueError(f"{text!r} is not a page; use 0, 1, 2, 3, -1 or " + ", ".join(PAGES))
+        return value
+    if prop == "isDispatch":
+        folded = text.casefold()
+        if folded in _TRUE:
+            return True
+        if folded in _FALSE:
+            return False
+        raise ValueError(f"{text!r} is not yes or no; use true/false, yes/no, y/n, 1/0, x or blank")
+    if prop == ACCOUNT:
+        return canonical_uuid(text)
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        raise ValueError("holds a line break, tab or other control character; remove it")
+    if len(text) > MAX_LENGTH[prop]:
+        raise ValueError(f"is {len(text)} characters long; the limit is {MAX_LENGTH[prop]}")
+    return text
+
+
+def canonical_uuid(text: str) -> str:
+    """Lower-case canonical form of a UUID given in any case, with or without braces."""
+    try:
+        return str(uuid.UUID(text.strip().strip("{}")))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an account UUID (like 3fa85f64-5717-4562-b3fc-2c963f66afa6)"
+        ) from None
+
+
+def parse_defaults(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """``--default property=value`` pairs as API values; InputError for a bad one."""
+    out: dict[str, Any] = {}
+    for name, text in pairs:
+        prop = property_for(name)
+        if prop is None:
+            raise InputError(
+                f"--default {name}={text}: '{name}' is not a property; use one of "
+                + ", ".join(PROPERTIES)
+            )
+        if not text:
+            raise InputError(f"--default {name}=: give a value after '='")
+        try:
+            out[prop] = parse_value(prop, text)
+        except ValueError as err:
+            raise InputError(f"--default {name}={text}: {err}") from None
+    return out
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """One roster row turned into an API call, or the reasons it can't be."""
+
+    row: int
+    account: str | None  # canonical UUID when readable, even if other cells have problems
+    unit_num: str | None  # likewise
+    payload: dict[str, Any] | None  # all 11 properties; None when there are problems
+    problems: tuple[Problem, ...] = field(default=())
+
+    @property
+    def key(self) -> tuple[str, str] | None:
+        """Account and unit number as compared for duplicates and re-runs (case ignored)."""
+        if self.account is None or self.unit_num is None:
+            return None
+        return (self.account, self.unit_num.casefold())
+
+
+def normalise(
+    row: int, values: Sequence[str], headers: HeaderMap, defaults: Mapping[str, Any]
+) -> Normalised:
+    """Turn one row's cells into the identifier payload, collecting every problem."""
+    problems: list[Problem] = []
+    parsed: dict[str, Any] = {}
+    for prop in PROPERTIES:
+        pos = headers.index.get(prop)
+        text = values[pos] if pos is not None else ""
+        if not text:
+            if prop == ACCOUNT and ACCOUNT not in defaults:
+                problems.append(Problem(headers.column_name(prop), "the account is missing"))
+            else:
+                parsed[prop] = defaults.get(prop, DEFAULTS.get(prop))
+            continue
+        try:
+            parsed[prop] = parse_value(prop, text)
+        except ValueError as err:
+            problems.append(Problem(headers.column_name(prop), str(err)))
+    account = parsed.pop(ACCOUNT, None)
+    unit_num = parsed.get("unitNum")
+    if problems:
+        return Normalised(row, account, unit_num, None, tuple(problems))
+    return Normalised(row, account, unit_num, parsed)
