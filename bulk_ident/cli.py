@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import signal
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
 from bulk_ident import __version__
 from bulk_ident.errors import ApiError, BulkIdentError, InputError, JournalError
+from bulk_ident.results import default_results_path, write_table
+
+if TYPE_CHECKING:
+    from bulk_ident.importer import Event
+    from bulk_ident.sonoran import RequestRecord
 
 EXIT_OK = 0
 EXIT_ROWS = 1  # finished, but some rows are invalid, duplicate or failed
@@ -113,7 +122,6 @@ def check(
     options can't be used.
     """
     from bulk_ident.check import DUPLICATE, INVALID, check_table, payload_lines, prepare
-    from bulk_ident.results import default_results_path, write_table
 
     prep = prepare(roster, sheet=sheet, encoding=encoding, maps=maps, defaults=defaults)
     out = results_path or default_results_path(roster)
@@ -279,6 +287,335 @@ def sandbox(
         pass
     server.stop()
     click.echo(f"sandbox stopped, holding {len(server.identifiers())} identifier(s)", err=True)
+
+
+# -- import: the main job ----------------------------------------------------------------------
+
+_EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+
+
+class _StopFlag:
+    """Set by the first SIGINT/SIGTERM; a second one interrupts the request in flight."""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __call__(self) -> bool:
+        return self.signal is not None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+        click.echo(
+            f"\n{self.signal}: finishing the request in flight, then stopping "
+            "(press Ctrl-C again to abandon it)",
+            err=True,
+        )
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _Progress:
+    """The tqdm bar on stderr and the --log-file lines; both silent when not wanted."""
+
+    def __init__(self, total: int, interval: float, *, show: bool, log: TextIO | None) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total,
+            unit="row",
+            file=sys.stderr,
+            disable=not show,
+            dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}] {postfix}",
+        )
+        self.interval = interval
+        self.total = total
+        self.created = 0
+        self.failed = 0
+        self.row = 0
+        self.log = log
+
+    def _postfix(self, waiting: float | None = None) -> None:
+        left = self.total - self.bar.n
+        eta = max(left * self.interval - self.interval, 0) + (waiting or 0)
+        text = f"created {self.created}, failed {self.failed}, ETA {_clock_text(eta)}"
+        if waiting is not None and waiting >= 0.5:
+            text += f", next in {waiting:.0f}s"
+        self.bar.set_postfix_str(text, refresh=True)
+
+    def on_event(self, event: Event) -> None:
+        if event.kind == "send":
+            self.row = event.row
+        elif event.kind in ("created", "adopted"):
+            self.created += 1
+            self.bar.update(1)
+        elif event.kind == "failed":
+            self.failed += 1
+            self.bar.update(1)
+        elif event.kind == "rate_limited":
+            self.bar.write(
+                f"row {event.row}: rate limited by the server; waiting {event.detail}s and "
+                "slowing down (is the key used elsewhere?)"
+            )
+        self._postfix()
+
+    def on_wait(self, seconds: float) -> None:
+        self._postfix(seconds)
+
+    def on_request(self, record: RequestRecord) -> None:
+        if self.log is not None:
+            when = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            status = record.status if record.status is not None else "-"
+            self.log.write(
+                f"{when} row={self.row} {record.method} {record.path} status={status} "
+                f"{record.seconds * 1000:.0f}ms\n"
+            )
+            self.log.flush()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def server_options(func: F) -> F:
+    """Where the server is and how to authenticate: shared by import and results."""
+    options = [
+        click.option(
+            "--base-url",
+            default="https://api.sonorancad.com",
+            show_default=True,
+            help="The Sonoran API (http only for loopback, e.g. the sandbox).",
+        ),
+        click.option(
+            "--api-key-file",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Read the API key from this file (default: the SONORAN_API_KEY variable).",
+        ),
+        click.option(
+            "--state",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="The journal file (default: one per community under ~/.local/state/bulk-ident).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command("import")
+@reading_options
+@server_options
+@click.option("--rate", default="10/min", show_default=True, help="Requests allowed: N/min, N/s.")
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the results sheet (default: ROSTER.results.xlsx/.csv beside the roster).",
+)
+@click.option("--skip-invalid", is_flag=True, help="Send the valid rows even if others are not.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option(
+    "--log-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append one line per request (time, row, method, path, status, duration).",
+)
+def import_(
+    roster: Path,
+    sheet: str | None,
+    maps: Sequence[str],
+    defaults: Sequence[str],
+    encoding: str | None,
+    base_url: str,
+    api_key_file: Path | None,
+    state: Path | None,
+    rate: str,
+    results_path: Path | None,
+    skip_invalid: bool,
+    quiet: bool,
+    log_file: Path | None,
+) -> None:
+    """Create one identifier per valid row of ROSTER, paced, resumable, never twice.
+
+    Re-running the same command resumes: rows already created are reported, not sent again.
+    Exit 0 all created; 1 some rows invalid, duplicate or failed; 2 unusable input; 3 stopped
+    early (resumable); 130/143 interrupted.
+    """
+    from bulk_ident.check import prepare
+    from bulk_ident.importer import DONE, INTERRUPTED, Importer
+    from bulk_ident.journal import Journal, default_journal_path
+    from bulk_ident.pacing import Pacer, default_state_path
+    from bulk_ident.plan import plan_import
+    from bulk_ident.rates import parse_rate
+    from bulk_ident.sonoran import SonoranClient, check_base_url, key_fingerprint, load_api_key
+
+    pace = parse_rate(rate)
+    url = check_base_url(base_url)
+    api_key = load_api_key(env=os.environ, key_file=api_key_file)
+    fingerprint = key_fingerprint(api_key)
+    prep = prepare(roster, sheet=sheet, encoding=encoding, maps=maps, defaults=defaults)
+    out = results_path or default_results_path(roster)
+    community = f"{url}#{fingerprint}"
+    journal_path = state or default_journal_path(community)
+    started = time.time()
+    with Journal.open(journal_path, community) as journal:
+        click.echo(f"Importing {_summary_head(prep)}")
+        click.echo(f"  into {url} with {fingerprint} at {pace}; journal: {journal_path}")
+        for warning in prep.warnings:
+            click.echo(f"  warning: {warning}")
+        bad = len(prep.rows) - len(prep.valid)
+        if bad and not skip_invalid:
+            held = (
+                f"not sent: {bad} rows are invalid or duplicate; fix them, or run again with "
+                "--skip-invalid"
+            )
+            _print_problems(prep)
+            _import_report(prep, journal, out, started, held, time.time() - started)
+            click.echo(f"Nothing sent: {_plural(bad, 'row')} invalid or duplicate (see above).")
+            click.echo("Fix them and run again, or add --skip-invalid to send the valid rows.")
+            sys.exit(EXIT_ROWS)
+        steps = plan_import(prep.valid, journal.entries())
+        todo = sum(1 for s in steps if s.action != "already created")
+        log = _open_log(log_file)
+        try:
+            with (
+                Pacer(
+                    pace, state_path=default_state_path(fingerprint), key_id=fingerprint
+                ) as pacer,
+                _StopFlag() as stop,
+            ):
+                show = not quiet and sys.stderr.isatty()
+                progress = _Progress(todo, pacer.interval, show=show, log=log)
+                client = SonoranClient(url, api_key, on_request=progress.on_request)
+                importer = Importer(
+                    client,
+                    journal,
+                    pacer,
+                    source_file=str(roster),
+                    stop=stop,
+                    on_event=progress.on_event,
+                    on_wait=progress.on_wait if show else None,
+                )
+                try:
+                    outcome = importer.run(steps)
+                except KeyboardInterrupt:
+                    stop.signal = stop.signal or "SIGINT"
+                    outcome = importer.interrupted()
+                finally:
+                    progress.close()
+                    client.close()
+        finally:
+            if log is not None:
+                log.close()
+        counts = _import_report(prep, journal, out, started, None, time.time() - started)
+    click.echo(f"  requests: {outcome.posts} POST, {outcome.lists} GET")
+    if outcome.stop == DONE:
+        sys.exit(EXIT_OK if counts_ok(counts) else EXIT_ROWS)
+    resume = "bulk-ident " + shlex.join(sys.argv[1:])
+    if outcome.stop == INTERRUPTED:
+        click.echo(f"Interrupted. To resume: {resume}", err=True)
+        sys.exit(_EXIT_SIGNAL.get(stop.signal or "SIGINT", 130))
+    when = ""
+    if outcome.resume_after is not None:
+        when = " after " + time.strftime("%H:%M", time.localtime(outcome.resume_after))
+    click.echo(f"Stopped early: {outcome.message}.", err=True)
+    click.echo(f"To resume{when}: {resume}", err=True)
+    sys.exit(EXIT_STOPPED)
+
+
+def counts_ok(counts: dict[str, int]) -> bool:
+    """Every row created or already created."""
+    return all(
+        n == 0 for result, n in counts.items() if result not in ("created", "already created")
+    )
+
+
+def _open_log(path: Path | None) -> TextIO | None:
+    if path is None:
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open("a", encoding="utf-8")
+    except OSError as err:
+        raise InputError(f"can't write the log file {path}: {err.strerror or err}") from None
+
+
+def _import_report(
+    prep: Any, journal: Any, out: Path, started: float | None, held: str | None, elapsed: float
+) -> dict[str, int]:
+    """Write the results sheet from the journal and print the summary; return the counts."""
+    from bulk_ident.plan import count_results, import_table, row_results
+
+    results = row_results(prep, journal.entries(), run_started=started, held_back=held)
+    header, rows = import_table(prep, results)
+    _write(lambda: write_table(out, header, rows, delimiter=prep.roster.delimiter or ","), out)
+    counts = count_results(results)
+    click.echo("Summary: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
+    click.echo(f"  elapsed {_clock_text(elapsed)}; results: {out}; journal: {journal.path}")
+    return counts
+
+
+@cli.command()
+@reading_options
+@server_options
+@click.option(
+    "--results",
+    "results_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the results sheet (default: ROSTER.results.xlsx/.csv beside the roster).",
+)
+def results(
+    roster: Path,
+    sheet: str | None,
+    maps: Sequence[str],
+    defaults: Sequence[str],
+    encoding: str | None,
+    base_url: str,
+    api_key_file: Path | None,
+    state: Path | None,
+    results_path: Path | None,
+) -> None:
+    """Rebuild the results sheet of ROSTER from the journal, without network access."""
+    from bulk_ident.check import prepare
+    from bulk_ident.journal import Journal, default_journal_path, only_community
+    from bulk_ident.sonoran import check_base_url, key_fingerprint, load_api_key
+
+    url = check_base_url(base_url)
+    try:
+        api_key: str | None = load_api_key(env=os.environ, key_file=api_key_file)
+    except InputError:
+        if state is None:
+            raise
+        api_key = None  # the journal file was named: it tells the community itself
+    prep = prepare(roster, sheet=sheet, encoding=encoding, maps=maps, defaults=defaults)
+    if api_key is not None:
+        community = f"{url}#{key_fingerprint(api_key)}"
+        journal_path = state or default_journal_path(community)
+    else:
+        assert state is not None
+        journal_path = state
+        community = only_community(state)
+    if not journal_path.exists():
+        raise InputError(f"no journal at {journal_path}: has this roster been imported here?")
+    out = results_path or default_results_path(roster)
+    with Journal.open(journal_path, community) as journal:
+        click.echo(f"Results of {_summary_head(prep)} from the journal")
+        counts = _import_report(prep, journal, out, None, None, 0.0)
+    sys.exit(EXIT_OK if counts_ok(counts) else EXIT_ROWS)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

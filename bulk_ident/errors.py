@@ -1,9 +1,9 @@
 """The project's exceptions. Their messages are shown to users as they are: one line, no secrets.
 
-    BulkIdentError
-     +-- InputError          the roster or an option can't be used (exit 2, nothing sent)
-     +-- JournalError        the journal can't be opened or is in use by another run (exit 2)
-     +-- ApiError            talking to the server went wrong in a way that stops the run (exit 3)
+BulkIdentError
+ +-- InputError          the roster or an option can't be used (exit 2, nothing sent)
+ +-- JournalError        the journal can't be opened or is in use by another run (exit 2)
+ +-- ApiError            talking to the server went wrong in a way that stops the run (exit 3)
 """
 
 from __future__ import annotations

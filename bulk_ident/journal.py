@@ -72,6 +72,24 @@ def default_journal_path(community: str) -> Path:
     return Path(base) / "bulk-ident" / f"journal-{name}.sqlite"
 
 
+def only_community(path: Path) -> str:
+    """The community a journal file holds, when it holds exactly one (for ``results --state``)."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            found = [r[0] for r in conn.execute("SELECT DISTINCT community FROM rows")]
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        raise JournalError(f"{path} is not a bulk-ident journal ({err})") from None
+    if len(found) != 1:
+        raise JournalError(
+            f"{path} holds {len(found)} communities; set SONORAN_API_KEY (or --api-key-file) "
+            "and --base-url so the right one is chosen"
+        )
+    return str(found[0])
+
+
 @dataclass(frozen=True)
 class Entry:
     """What the journal knows about one (account, unit number)."""
