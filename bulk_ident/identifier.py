@@ -142,8 +142,12 @@ def map_headers(
             forced[i] = prop
     index: dict[str, int] = {}
     unmapped: list[str] = []
+    chosen = set(forced.values())
     for i, col in enumerate(columns):
         prop = forced.get(i) or property_for(col)
+        if i not in forced and prop in chosen:
+            # --map picked another column for this property: this one is not sent.
+            prop = None
         if prop is None:
             if col:
                 unmapped.append(col)
@@ -174,7 +178,8 @@ def looks_like_header(cells: Sequence[str], overrides: Sequence[tuple[str, str]]
 
 
 def _enum_key(text: str) -> str:
-    return re.sub(r"[^A-Z0-9-]", "", text.upper())
+    # Hyphens go too ("On-Scene"): numbers such as "-1" are matched on the original text.
+    return re.sub(r"[^A-Z0-9]", "", text.upper())
 
 
 _STATUS_INDEX = {_enum_key(k): v for k, v in STATUSES.items()}
