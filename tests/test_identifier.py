@@ -1,0 +1,483 @@
+"""The identifier model: header aliases, --map and --default, and row normalisation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from bulk_ident.errors import InputError
+from bulk_ident.identifier import (
+    ACCOUNT,
+    DEFAULTS,
+    MAX_LENGTH,
+    PROPERTIES,
+    TEXT_PROPERTIES,
+    HeaderMap,
+    Normalised,
+    canonical_uuid,
+    looks_like_header,
+    map_headers,
+    normalise,
+    parse_assignments,
+    parse_defaults,
+    parse_value,
+    property_for,
+)
+
+ACCOUNT_A = "3fa85f64-5717-4562-b3fc-2c963f66afa6"
+
+# -- headers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Unit Number", "unitNum"),
+        ("unit_num", "unitNum"),
+        ("Unit #", "unitNum"),
+        ("Callsign", "unitNum"),
+        ("CALL SIGN", "unitNum"),
+        ("unitNum", "unitNum"),
+        ("Name", "name"),
+        ("Full Name", "name"),
+        ("full-name", "name"),
+        ("Account UUID", ACCOUNT),
+        ("account", ACCOUNT),
+        ("Account ID", ACCOUNT),
+        ("uuid", ACCOUNT),
+        ("accountUuid", ACCOUNT),
+        ("Dispatcher", "isDispatch"),
+        ("Is Dispatch", "isDispatch"),
+        ("is_dispatch", "isDispatch"),
+        ("Dept", "department"),
+        ("Dept.", "department"),
+        ("Department", "department"),
+        ("Status", "status"),
+        ("STATUS", "status"),
+        ("Page", "page"),
+        ("Rank", "rank"),
+        ("Group", "group"),
+        ("AOP", "aop"),
+        ("aop", "aop"),
+        ("District", "district"),
+        ("Subdivision", "subdivision"),
+        ("Division", "subdivision"),
+        ("Notes", None),
+        ("", None),
+        ("Unit Roster", None),
+    ],
+)
+def test_property_for_aliases(header: str, expected: str | None) -> None:
+    """Headers match their property ignoring case, spaces, underscores and punctuation."""
+    assert property_for(header) == expected
+
+
+def test_map_headers_maps_each_column_and_lists_the_rest() -> None:
+    """Each recognised column feeds its property; other non-blank headers are listed as unmapped."""
+    headers = map_headers(["Account UUID", "unit #", "Full Name", "Notes", "", "RANK"])
+    assert dict(headers.index) == {ACCOUNT: 0, "unitNum": 1, "name": 2, "rank": 5}
+    assert headers.unmapped == ("Notes",)
+    assert headers.column_name("unitNum") == "unit #"
+    assert headers.column_name("status") == "status"
+
+
+@pytest.mark.parametrize(
+    ("columns", "overrides", "expected"),
+    [
+        (["Account", "Badge"], [("Badge", "unitNum")], {ACCOUNT: 0, "unitNum": 1}),
+        (["Account", "Badge"], [("badge", "Unit Number")], {ACCOUNT: 0, "unitNum": 1}),
+        (["Member", "Unit"], [("Member", "accountUuid")], {ACCOUNT: 0, "unitNum": 1}),
+        (["Account", "Unit", "Callsign"], [("Callsign", "unitNum")], {ACCOUNT: 0, "unitNum": 2}),
+        (["Account", "Unit"], [("Unit", "name")], {ACCOUNT: 0, "name": 1}),
+    ],
+)
+def test_map_overrides(
+    columns: list[str], overrides: list[tuple[str, str]], expected: dict[str, int]
+) -> None:
+    """--map COLUMN=property wins over the aliases, matching the column like any header."""
+    assert dict(map_headers(columns, overrides).index) == expected
+
+
+def test_map_override_leaves_the_aliased_column_unmapped() -> None:
+    """A column displaced by --map is no longer sent, and is listed with the unmapped ones."""
+    headers = map_headers(["Account", "Unit", "Callsign"], [("Callsign", "unitNum")])
+    assert headers.unmapped == ("Unit",)
+
+
+@pytest.mark.parametrize(
+    ("columns", "overrides", "message"),
+    [
+        (["Account", "Badge"], [("Badge", "serial")], r"'serial' is not a property; use one of"),
+        (["Account", "Unit"], [("Badge", "unitNum")], r"has no column 'Badge'; its columns are"),
+        (["Account", "Unit", "Callsign"], [], r"'Unit' and 'Callsign' both mean unitNum"),
+        (
+            ["Account", "Unit", "Badge"],
+            [("Unit", "unitNum"), ("Badge", "unitNum")],
+            r"'Unit' and 'Badge' both mean unitNum",
+        ),
+        (["Account UUID", "Account ID"], [], r"both mean accountUuid"),
+        (["Unit", "Name"], [], r"has no column for the account"),
+        (["Member", "Unit"], [("Member", "name")], r"has no column for the account"),
+    ],
+)
+def test_map_headers_errors(
+    columns: list[str], overrides: list[tuple[str, str]], message: str
+) -> None:
+    """Bad --map values, two columns for one property and no account column are InputErrors."""
+    with pytest.raises(InputError, match=message):
+        map_headers(columns, overrides, where="roster.csv")
+
+
+def test_map_headers_error_names_the_file() -> None:
+    """The missing-account message names the file and says how to fix it."""
+    with pytest.raises(InputError) as err:
+        map_headers(["Unit", "Name"], where="roster.csv")
+    assert str(err.value).startswith("roster.csv has no column for the account")
+    assert "--map 'YourColumn=accountUuid'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["Badge=unitNum"], [("Badge", "unitNum")]),
+        ([" Badge = unitNum "], [("Badge", "unitNum")]),
+        (["a=b=c"], [("a", "b=c")]),
+        (["department="], [("department", "")]),
+        ([], []),
+    ],
+)
+def test_parse_assignments(options: list[str], expected: list[tuple[str, str]]) -> None:
+    """Repeated NAME=VALUE options split on the first '=' and are trimmed."""
+    assert parse_assignments(options, "--map") == expected
+
+
+@pytest.mark.parametrize("option", ["Badge", "=unitNum", "", "  =x"])
+def test_parse_assignments_rejects_malformed(option: str) -> None:
+    """An option without NAME= is an InputError that shows the expected form."""
+    with pytest.raises(InputError, match=r"--map .*: write it as NAME=VALUE"):
+        parse_assignments([option], "--map")
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["Los Santos Police Department - unit roster (updated 2026-11-01)", "", ""], False),
+        (["Unit roster", "", "2026"], False),
+        (["Name", "", ""], False),
+        (["Name", "Full Name"], False),
+        (["Account UUID", "unit #"], True),
+        (["", "Callsign", "Dept"], True),
+        ([], False),
+    ],
+)
+def test_looks_like_header(cells: list[str], expected: bool) -> None:
+    """A header names at least two properties, so a title row (even one word) never passes."""
+    assert looks_like_header(cells) is expected
+
+
+def test_looks_like_header_counts_mapped_columns() -> None:
+    """Columns named by --map count towards the header test."""
+    assert not looks_like_header(["Member", "Badge"])
+    assert looks_like_header(["Member", "Badge"], [("Member", "accountUuid"), ("Badge", "unitNum")])
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0),
+        ("1", 1),
+        ("2", 2),
+        ("3", 3),
+        ("4", 4),
+        ("100", 100),
+        ("Unavailable", 0),
+        ("busy", 1),
+        ("available", 2),
+        ("AVAILABLE", 2),
+        ("Enroute", 3),
+        ("en route", 3),
+        ("EN_ROUTE", 3),
+        ("On Scene", 4),
+        ("ON_SCENE", 4),
+        ("on scene", 4),
+        ("on-scene", 4),
+        ("OnScene", 4),
+        ("Offline", 100),
+    ],
+)
+def test_status_values(text: str, expected: int) -> None:
+    """Status takes its numbers or its names in any case and spacing, and sends the number."""
+    assert parse_value("status", text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", 0),
+        ("1", 1),
+        ("2", 2),
+        ("3", 3),
+        ("-1", -1),
+        ("Police", 0),
+        ("fire", 1),
+        ("EMS", 2),
+        ("ems", 2),
+        ("Dispatch", 3),
+        ("UNKNOWN", -1),
+    ],
+)
+def test_page_values(text: str, expected: int) -> None:
+    """Page takes 0/1/2/3/-1 or its names in any case, and sends the number."""
+    assert parse_value("page", text) == expected
+
+
+@pytest.mark.parametrize(
+    ("prop", "text"),
+    [
+        ("status", "On Patrol"),
+        ("status", "5"),
+        ("status", "-1"),
+        ("status", "2.5"),
+        ("page", "Cruiser"),
+        ("page", "4"),
+        ("page", "100"),
+        ("isDispatch", "maybe"),
+        ("isDispatch", "2"),
+        ("isDispatch", "yess"),
+    ],
+)
+def test_bad_enum_and_boolean_values(prop: str, text: str) -> None:
+    """Values outside the documented ones are refused with what is accepted."""
+    with pytest.raises(ValueError, match="use "):
+        parse_value(prop, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("true", True),
+        ("TRUE", True),
+        ("yes", True),
+        ("Yes", True),
+        ("y", True),
+        ("Y", True),
+        ("1", True),
+        ("x", True),
+        ("X", True),
+        ("false", False),
+        ("FALSE", False),
+        ("no", False),
+        ("N", False),
+        ("0", False),
+    ],
+)
+def test_boolean_values(text: str, expected: bool) -> None:
+    """isDispatch takes true/false, yes/no, y/n, 1/0 and x in any case."""
+    assert parse_value("isDispatch", text) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "3FA85F64-5717-4562-B3FC-2C963F66AFA6",
+        "{3fa85f64-5717-4562-b3fc-2c963f66afa6}",
+        "{3FA85F64-5717-4562-B3FC-2C963F66AFA6}",
+    ],
+)
+def test_uuid_canonical(text: str) -> None:
+    """Account UUIDs in upper case or braces are sent in lower-case canonical form."""
+    assert canonical_uuid(text) == ACCOUNT_A
+    assert parse_value(ACCOUNT, text) == ACCOUNT_A
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "3fa85f64-5717-4562-b3fc",
+        "not-a-uuid",
+        "3fa85f64-5717-4562-b3fc-2c963f66afa6x",
+        "{{3fa85f64-5717-4562-b3fc-2c963f66afa6}}x",
+        "urn:uuid:3fa85f64-5717-4562-b3fc-2c963f66afa6x",
+    ],
+)
+def test_uuid_malformed(text: str) -> None:
+    """Anything but a UUID is refused with an example of one."""
+    with pytest.raises(ValueError, match="is not an account UUID"):
+        canonical_uuid(text)
+
+
+@pytest.mark.parametrize("text", ["=1+1", "@x", "+12", "-5", '=HYPERLINK("x")', "007"])
+def test_formula_looking_text_is_sent_verbatim(text: str) -> None:
+    """Text that looks like a formula or a number is data, sent exactly as written."""
+    for prop in sorted(TEXT_PROPERTIES):
+        assert parse_value(prop, text) == text
+
+
+@pytest.mark.parametrize("text", ["a\tb", "a\nb", "a\rb", "nul\x00", "esc\x1b[0m", "del\x7f"])
+def test_control_characters_are_refused(text: str) -> None:
+    """Line breaks, tabs and other control characters in text are a problem."""
+    with pytest.raises(ValueError, match="control character"):
+        parse_value("name", text)
+
+
+def test_limits_cover_every_text_property() -> None:
+    """Every text property has a documented limit: 64 for unitNum, 255 for the others."""
+    assert set(MAX_LENGTH) == TEXT_PROPERTIES
+    assert MAX_LENGTH["unitNum"] == 64
+    assert {v for p, v in MAX_LENGTH.items() if p != "unitNum"} == {255}
+
+
+@pytest.mark.parametrize("prop", sorted(TEXT_PROPERTIES))
+def test_length_limit(prop: str) -> None:
+    """Text up to the limit passes; one character more is a problem naming both lengths."""
+    limit = MAX_LENGTH[prop]
+    assert parse_value(prop, "é" * limit) == "é" * limit
+    with pytest.raises(ValueError, match=f"is {limit + 1} characters long; the limit is {limit}"):
+        parse_value(prop, "é" * (limit + 1))
+
+
+# -- --default -------------------------------------------------------------------------------
+
+
+def test_parse_defaults_gives_api_values() -> None:
+    """--default values are parsed like cells, keyed by property, whatever alias names them."""
+    pairs = [("Dept", "LSPD"), ("status", "on scene"), ("page", "Fire"), ("Dispatcher", "yes")]
+    assert parse_defaults(pairs) == {
+        "department": "LSPD",
+        "status": 4,
+        "page": 1,
+        "isDispatch": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        ([("badge", "1")], r"--default badge=1: 'badge' is not a property"),
+        ([("department", "")], r"--default department=: give a value after '='"),
+        ([("status", "On Patrol")], r"--default status=On Patrol: 'On Patrol' is not a status"),
+        ([("accountUuid", "nope")], r"--default accountUuid=nope: 'nope' is not an account UUID"),
+        ([("name", "a\tb")], r"--default name=a\tb: holds a line break"),
+    ],
+)
+def test_parse_defaults_errors(pairs: list[tuple[str, str]], message: str) -> None:
+    """A bad --default is an InputError naming the option."""
+    with pytest.raises(InputError, match=message):
+        parse_defaults(pairs)
+
+
+# -- normalise -------------------------------------------------------------------------------
+
+
+def _norm(
+    columns: Sequence[str],
+    values: Sequence[str],
+    defaults: Mapping[str, Any] | None = None,
+    row: int = 2,
+) -> Normalised:
+    headers: HeaderMap = map_headers(columns)
+    return normalise(row, values, headers, defaults or {})
+
+
+def test_normalise_fills_all_defaults() -> None:
+    """With only an account, all 11 properties are sent with the documented defaults, in order."""
+    norm = _norm(["Account UUID"], [ACCOUNT_A])
+    assert norm.payload == {
+        "status": 0,
+        "aop": "",
+        "unitNum": "NEW UNIT",
+        "name": "NO NAME",
+        "district": "NOT SET",
+        "department": "NOT SET",
+        "subdivision": "NOT SET",
+        "rank": "NOT SET",
+        "group": "",
+        "page": -1,
+        "isDispatch": False,
+    }
+    assert norm.payload is not None
+    assert list(norm.payload) == list(DEFAULTS)
+    assert (norm.account, norm.unit_num, norm.problems) == (ACCOUNT_A, "NEW UNIT", ())
+
+
+def test_normalise_blank_cells_take_defaults() -> None:
+    """Blank cells in present columns take the API defaults too."""
+    columns = ["Account", *PROPERTIES[1:]]
+    norm = _norm(columns, [ACCOUNT_A] + [""] * (len(columns) - 1))
+    assert norm.payload == DEFAULTS
+
+
+def test_normalise_full_row() -> None:
+    """Every column is parsed into its API value."""
+    columns = ["Account", "Unit #", "Name", "District", "Dept", "Division", "Rank", "Group", "AOP"]
+    columns += ["Status", "Page", "Dispatcher"]
+    values = ["{" + ACCOUNT_A.upper() + "}", "007", "José Álvarez", "Mission Row", "LSPD"]
+    values += ["Patrol", "Sergeant", "Adam", "Los Santos", "On Scene", "police", "x"]
+    norm = _norm(columns, values)
+    assert norm.account == ACCOUNT_A
+    assert norm.payload == {
+        "status": 4,
+        "aop": "Los Santos",
+        "unitNum": "007",
+        "name": "José Álvarez",
+        "district": "Mission Row",
+        "department": "LSPD",
+        "subdivision": "Patrol",
+        "rank": "Sergeant",
+        "group": "Adam",
+        "page": 0,
+        "isDispatch": True,
+    }
+
+
+def test_default_option_fills_blanks_only() -> None:
+    """--default fills blank cells and missing columns; cells with text keep their own value."""
+    defaults = parse_defaults([("department", "LSPD"), ("status", "available"), ("rank", "Cadet")])
+    columns = ["Account", "Dept", "Status"]
+    filled = _norm(columns, [ACCOUNT_A, "", ""], defaults)
+    kept = _norm(columns, [ACCOUNT_A, "BCSO", "Busy"], defaults)
+    assert filled.payload is not None
+    assert kept.payload is not None
+    assert (filled.payload["department"], filled.payload["status"]) == ("LSPD", 2)
+    assert (kept.payload["department"], kept.payload["status"]) == ("BCSO", 1)
+    assert filled.payload["rank"] == kept.payload["rank"] == "Cadet"
+
+
+def test_normalise_reports_every_problem_naming_columns_as_written() -> None:
+    """All of a row's problems are reported, each naming its column as the file writes it."""
+    columns = ["Account ID", "Unit #", "Full Name", "Unit Status", "PAGE", "Dispatcher"]
+    values = ["3fa85f64-5717-4562-b3fc", "x" * 65, "a\nb", "On Patrol", "Cruiser", "maybe"]
+    norm = _norm(columns, values)
+    assert norm.payload is None
+    problems = {p.column: p.message for p in norm.problems}
+    assert sorted(problems) == sorted(columns)
+    assert problems["Account ID"].startswith("'3fa85f64-5717-4562-b3fc' is not an account UUID")
+    assert problems["Unit #"] == "is 65 characters long; the limit is 64"
+    assert problems["Full Name"].startswith("holds a line break")
+    assert problems["Unit Status"].startswith("'On Patrol' is not a status")
+    assert problems["PAGE"].startswith("'Cruiser' is not a page")
+    assert problems["Dispatcher"].startswith("'maybe' is not yes or no")
+    assert str(norm.problems[0]).startswith("column 'Account ID': ")
+    assert (norm.account, norm.unit_num) == (None, None)
+
+
+def test_missing_account_is_a_problem() -> None:
+    """A blank account cell is a problem; the rest of the row is still checked."""
+    norm = _norm(["Account UUID", "Unit", "Status"], ["", "1-ADAM-12", "nope"])
+    assert str(norm.problems[0]) == "column 'Account UUID': the account is missing"
+    assert len(norm.problems) == 2
+    assert norm.unit_num == "1-ADAM-12"
+    assert norm.key is None
+
+
+def test_invalid_row_keeps_account_and_unit_for_duplicates() -> None:
+    """A row with problems still exposes its readable account and unit number."""
+    norm = _norm(["Account", "Unit", "Page"], [ACCOUNT_A.upper(), "1-Adam-12", "Cruiser"])
+    assert norm.payload is None
+    assert norm.key == (ACCOUNT_A, "1-adam-12")
