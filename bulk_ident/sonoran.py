@@ -144,7 +144,7 @@ class _Reply:
     status: int | None = None
     headers: httpx.Headers = field(default_factory=httpx.Headers)
     text: str = ""  # the body, with the key scrubbed out
-    error: httpx.TransportError | None = None
+    error: httpx.RequestError | None = None
     error_text: str = ""  # ``str(error)``, with the key scrubbed out
     now: float = 0.0  # wall-clock time of the reply, for Retry-After given as a date
 
@@ -183,17 +183,17 @@ def _rejected(reply: _Reply) -> Failure:
     return Rejected(status, _server_message(reply) or f"the server refused the request ({status})")
 
 
-_When = type[httpx.TransportError] | Container[int]
+_When = type[httpx.RequestError] | Container[int]
 
 # The one table that says what every reply means. Read top to bottom: the first match wins,
 # so the specific transport errors come before their base classes.
 _OUTCOME_TABLE: Final[tuple[tuple[_When, Callable[[_Reply], Failure] | None], ...]] = (
-    # when                        outcome      why
     (httpx.ConnectTimeout, _not_sent),  # no connection was made
     (httpx.ConnectError, _not_sent),  # refused, unreachable, DNS failure
     (httpx.PoolTimeout, _not_sent),  # waited for our own pool; nothing was written
     (httpx.UnsupportedProtocol, _not_sent),  # refused before opening anything
     (httpx.TransportError, _unknown),  # read/write timeout, reset, protocol error: may exist
+    (httpx.RequestError, _unknown),  # e.g. an undecodable body: it was answered, so may exist
     (range(200, 300), None),  # the endpoint reads the body: Created/Listed, else Unknown
     ((401, 403), _unauthorised),  # the key is refused: stop the whole run
     ((429,), _rate_limited),  # nothing stored; wait
@@ -527,7 +527,7 @@ class SonoranClient:
             response = self._http.request(
                 method, path, content=body, params=params, headers=headers
             )
-        except httpx.TransportError as err:
+        except httpx.RequestError as err:
             reply = _Reply(error=err, error_text=self._scrub(str(err)), now=self._wall_clock())
         else:
             text = self._scrub(response.text)

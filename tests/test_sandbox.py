@@ -528,7 +528,6 @@ def test_e2e_eleven_posts_give_ten_200s_then_429() -> None:
     assert [r.status for r in records] == [200] * 10 + [429]
     assert len(held) == 10
     assert [r["outcome"] for r in log] == ["ok"] * 10 + ["rate_limited"]
-    assert log[-1]["time"] - log[0]["time"] < 60
 
 
 @pytest.mark.e2e
@@ -554,6 +553,7 @@ def test_e2e_unknown(args: list[str], status: int | None, stored: int) -> None:
     with running_sandbox(*args) as sandbox:
         with SonoranClient(sandbox.url, KEY, read_timeout=0.5) as client:
             outcome = client.create_identifier(ACCOUNT, {"unitNum": "1A"})
+        with SonoranClient(sandbox.url, KEY) as client:
             listed = client.list_identifiers(ACCOUNT)
         held = sandbox.identifiers()
     assert isinstance(outcome, Unknown)
@@ -592,10 +592,10 @@ def test_e2e_key_never_leaks(tmp_path: Path, accounts_file: Path) -> None:
     dump = tmp_path / "dump.json"
     seen: list[str] = []
     args = ["--api-key", KEY, "--accounts", str(accounts_file), "--rate", "8/min"]
-    faults = ["--fail", "0.3", "--lose", "0.3", "--slow", "0.3:1", "--seed", "2"]
+    faults = ["--fail", "0.3", "--lose", "0.3", "--slow", "0.3:3", "--seed", "2"]
     with running_sandbox(*args, *faults, "--dump", str(dump)) as sandbox:
         with SonoranClient(
-            sandbox.url, KEY, read_timeout=0.3, on_request=lambda r: seen.append(repr(r))
+            sandbox.url, KEY, read_timeout=1.0, on_request=lambda r: seen.append(repr(r))
         ) as client:
             seen.append(repr(client))
             for n in range(7):

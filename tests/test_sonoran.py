@@ -66,7 +66,7 @@ def answer(status: int, body: Any = None, *, text: str | None = None, **headers:
     return handle
 
 
-def fail_with(error: type[httpx.TransportError], message: str = "boom") -> Handler:
+def fail_with(error: type[httpx.RequestError], message: str = "boom") -> Handler:
     """A handler that raises a transport error instead of answering."""
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -161,6 +161,7 @@ CREATE_TABLE: list[tuple[str, Handler, object]] = [
     ("read error", fail_with(httpx.ReadError), (Unknown, None, "waiting")),
     ("write error", fail_with(httpx.WriteError), (Unknown, None, "sending")),
     ("proxy error", fail_with(httpx.ProxyError), (Unknown, None, "ProxyError")),
+    ("undecodable body", fail_with(httpx.DecodingError), (Unknown, None, "DecodingError")),
 ]
 
 
@@ -480,6 +481,7 @@ def test_load_key_from_env_and_file(tmp_path: Path) -> None:
         ({"SONORAN_API_KEY": f"{KEY}\n{KEY}"}, None, "SONORAN_API_KEY holds spaces"),
         ({}, "missing", "can't read the API key file"),
     ],
+    ids=["none", "blank env", "empty file", "space in file", "line break in env", "unreadable"],
 )
 def test_load_key_errors(
     tmp_path: Path, env: dict[str, str], content: str | None, words: str
