@@ -39,6 +39,8 @@ MAX_SLOWDOWN = 8.0
 MAX_PAUSE = 3600.0
 """Longest pause ``slow_down`` schedules: Sonoran blocks an over-limit key for about an hour."""
 LOCK_TIMEOUT = 30.0
+JITTER_MS = 100
+"""Every window is at least this much longer than the period (see ``_window_rates``)."""
 """A live process holds the state lock for milliseconds; waiting longer means something is hung."""
 
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -84,6 +86,7 @@ class Pacer:
         self._state_path = state_path
         # Rounded up so that integer milliseconds never make the spacing tighter than asked.
         self._base_ms = math.ceil(rate.period * 1000.0 * (1.0 + margin) / rate.count)
+        self._period_ms = math.ceil(rate.period * 1000.0)
         self._interval_ms = self._base_ms
         table = "pace_" + _check_key_id(key_id).replace("-", "_")
         rates = self._window_rates()
@@ -159,13 +162,16 @@ class Pacer:
         self.close()
 
     def _window_rates(self) -> list[WindowRate]:
-        # One request per interval spreads them evenly; `count` per `count` intervals (at least the
-        # margin-widened period) restates the documented limit in case the log ever holds entries
-        # closer together than the interval (another process configured with a different rate).
-        rates = [WindowRate(1, self._interval_ms)]
-        if self._count > 1:
-            rates.append(WindowRate(self._count, self._interval_ms * self._count))
-        return rates
+        # One request per interval spreads them evenly; `count` per window restates the documented
+        # limit in case the log ever holds entries closer together than the interval (another
+        # process configured with a different rate). The window is at least JITTER_MS longer than
+        # the period: the server counts arrivals, and the time from taking a slot to the request's
+        # arrival varies by an absolute amount (a journal fsync, scheduling, the network), which a
+        # proportional margin alone does not cover at per-second rates.
+        window_ms = max(self._interval_ms * self._count, self._period_ms + JITTER_MS)
+        if self._count == 1:
+            return [WindowRate(1, max(self._interval_ms, window_ms))]
+        return [WindowRate(1, self._interval_ms), WindowRate(self._count, window_ms)]
 
     def _now_ms(self) -> int:
         return math.floor(self._clock() * 1000.0)

@@ -1,0 +1,268 @@
+"""End to end: the real ``bulk-ident import`` CLI against the real sandbox, as separate processes
+over loopback: crashes (SIGKILL), server faults, pacing across restarts and concurrent runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sandbox_proc import SandboxProcess, running_sandbox
+
+pytestmark = pytest.mark.e2e
+
+KEY = "e2e-secret-key-7f3a91"
+ROWS = 40
+
+
+def make_roster(path: Path, rows: int = ROWS, *, seed: str = "a") -> list[tuple[str, str]]:
+    """A CSV roster of distinct units (some accounts hold several); returns (account, unitNum)."""
+    units = []
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Account UUID", "Unit Number", "Name", "Status"])
+        for i in range(rows):
+            account = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{seed}-member-{i // 2}"))
+            unit = f"{seed.upper()}-{i:03d}"
+            writer.writerow([account, unit, f"Member {i}", "Available"])
+            units.append((account, unit))
+    return units
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    """The environment of an import: the test key, and state kept under tmp_path."""
+    env = dict(os.environ)
+    env["SONORAN_API_KEY"] = KEY
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env.pop("CI", None)
+    return env
+
+
+def import_args(roster: Path, sandbox: SandboxProcess, rate: str, *extra: str) -> list[str]:
+    """The command line of an import into the sandbox."""
+    return [
+        sys.executable,
+        "-m",
+        "bulk_ident",
+        "import",
+        str(roster),
+        "--base-url",
+        sandbox.url,
+        "--rate",
+        rate,
+        "--quiet",
+        *extra,
+    ]
+
+
+def run(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion, capturing its output."""
+    return subprocess.run(
+        args,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def held_units(sandbox: SandboxProcess) -> Counter[tuple[str, str]]:
+    """How many identifiers the sandbox holds per (account, unitNum)."""
+    return Counter((i["accountUuid"], i["data"]["unitNum"]) for i in sandbox.identifiers())
+
+
+def ident_ids(sandbox: SandboxProcess) -> dict[tuple[str, str], int]:
+    """The sandbox's identId per (account, unitNum)."""
+    return {(i["accountUuid"], i["data"]["unitNum"]): i["identId"] for i in sandbox.identifiers()}
+
+
+def results_by_unit(path: Path) -> dict[str, dict[str, str]]:
+    """The results sheet (CSV) as a dict by unit number."""
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return {r["Unit Number"]: r for r in csv.DictReader(fh)}
+
+
+def windows_ok(times: list[float], count: int, period: float) -> tuple[bool, int]:
+    """Whether no window of ``period`` seconds holds more than ``count`` of ``times``."""
+    times = sorted(times)
+    worst = 0
+    j = 0
+    for i, t in enumerate(times):
+        while times[j] <= t - period:
+            j += 1
+        worst = max(worst, i - j + 1)
+    return worst <= count, worst
+
+
+def assert_exactly_once(
+    sandbox: SandboxProcess,
+    units: list[tuple[str, str]],
+    results: Path,
+    everything: list[tuple[str, str]] | None = None,
+) -> None:
+    """One identifier per row, none extra, and the results sheet names the sandbox's identIds.
+
+    ``everything`` is what the sandbox should hold in all, when other imports shared it.
+    """
+    held = held_units(sandbox)
+    assert set(held) == set(everything or units), "missing or unexpected identifiers"
+    assert all(n == 1 for n in held.values()), {k: n for k, n in held.items() if n > 1}
+    ids = ident_ids(sandbox)
+    sheet = results_by_unit(results)
+    for account, unit in units:
+        assert sheet[unit]["Result"] in ("created", "already created"), sheet[unit]
+        assert sheet[unit]["identId"] == str(ids[(account, unit)])
+
+
+def test_sigkill_at_random_moments_then_resume_creates_each_row_once(tmp_path: Path) -> None:
+    """Killed with SIGKILL at 12 random moments and resumed, every row exists exactly once."""
+    roster = tmp_path / "roster.csv"
+    units = make_roster(roster)
+    results = tmp_path / "results.csv"
+    env = env_for(tmp_path)
+    rng = random.Random(20261130)
+    with running_sandbox("--rate", "50/s") as sandbox:
+        args = import_args(roster, sandbox, "20/s", "--results", str(results))
+        kills = 0
+        for _ in range(12):
+            # Kill a random short time after the run's 1st-3rd request: before a request, while
+            # one is in flight, or between the server's answer and the journal's commit.
+            seen = len(sandbox.requests())
+            target = seen + rng.randint(1, 3)
+            proc = subprocess.Popen(
+                args,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 30
+            while (
+                proc.poll() is None
+                and len(sandbox.requests()) < target
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0, 0.06))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait()
+        done = run(args, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert kills >= 10
+        assert_exactly_once(sandbox, units, results)
+        log = sandbox.requests()
+    assert all(r["status"] != 429 for r in log)
+    assert KEY not in done.stdout + done.stderr + sandbox.stdout + sandbox.stderr
+
+
+def test_server_faults_never_lose_or_double_a_row(tmp_path: Path) -> None:
+    """With 10% of creates failing (500) and 10% answered never (stored), every row exists once."""
+    roster = tmp_path / "roster.csv"
+    units = make_roster(roster)
+    results = tmp_path / "results.csv"
+    log_file = tmp_path / "requests.log"
+    env = env_for(tmp_path)
+    faults = ("--fail", "0.1", "--lose", "0.1", "--seed", "7", "--rate", "50/s")
+    with running_sandbox(*faults) as sandbox:
+        args = import_args(
+            roster, sandbox, "25/s", "--results", str(results), "--log-file", str(log_file)
+        )
+        done = run(args, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert_exactly_once(sandbox, units, results)
+        log = sandbox.requests()
+    outcomes = Counter(r["outcome"] for r in log if r["method"] == "POST")
+    posts = sum(outcomes.values())
+    assert outcomes["fail"] > 0
+    assert outcomes["lose"] > 0
+    assert posts < 1.5 * ROWS, outcomes
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(log)
+    assert all("row=" in line and " status=" in line for line in lines)
+    assert KEY not in log_file.read_text(encoding="utf-8") + done.stdout + done.stderr
+
+
+def _post_times(log: list[dict[str, Any]]) -> list[float]:
+    return [r["time"] for r in log if not r["path"].startswith("/_sandbox")]
+
+
+def test_pace_holds_across_a_kill_and_resume(tmp_path: Path) -> None:
+    """The server never counts more than the limit in any window, across a kill and a resume."""
+    roster = tmp_path / "roster.csv"
+    units = make_roster(roster, 30)
+    results = tmp_path / "results.csv"
+    env = env_for(tmp_path)
+    with running_sandbox("--rate", "5/s") as sandbox:
+        args = import_args(roster, sandbox, "5/s", "--results", str(results))
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 30
+        while len(sandbox.requests()) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done = run(args, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert_exactly_once(sandbox, units, results)
+        log = sandbox.requests()
+    assert all(r["status"] != 429 for r in log)
+    ok, worst = windows_ok(_post_times(log), 5, 1.0)
+    assert ok, f"{worst} requests in one 1 s window"
+
+
+def test_two_concurrent_imports_with_one_key_share_the_limit(tmp_path: Path) -> None:
+    """Two imports run at once with one key stay within the limit together."""
+    env = env_for(tmp_path)
+    rosters = []
+    for name in ("a", "b"):
+        roster = tmp_path / f"{name}.csv"
+        rosters.append((roster, make_roster(roster, 15, seed=name)))
+    with running_sandbox("--rate", "5/s") as sandbox:
+        procs = [
+            subprocess.Popen(
+                import_args(
+                    roster,
+                    sandbox,
+                    "5/s",
+                    "--state",
+                    str(tmp_path / f"{roster.stem}.journal"),
+                    "--results",
+                    str(tmp_path / f"{roster.stem}.results.csv"),
+                ),
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for roster, _ in rosters
+        ]
+        outs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outs
+        everything = rosters[0][1] + rosters[1][1]
+        for roster, units in rosters:
+            results = tmp_path / f"{roster.stem}.results.csv"
+            assert_exactly_once(sandbox, units, results, everything)
+        log = sandbox.requests()
+    assert all(r["status"] != 429 for r in log)
+    ok, worst = windows_ok(_post_times(log), 5, 1.0)
+    assert ok, f"{worst} requests in one 1 s window"
+    # Both ran at the same time: their requests interleave rather than one after the other.
+    accounts_a = {a for a, _ in rosters[0][1]}
+    order = ["a" if r["path"].split("/")[4] in accounts_a else "b" for r in log]
+    assert order.count("a") == order.count("b") == 15
+    assert "".join(order) not in ("a" * 15 + "b" * 15, "b" * 15 + "a" * 15)
