@@ -335,9 +335,13 @@ def _choose_delimiter(text: str, is_header: Callable[[Sequence[str]], bool], suf
 
 
 def _parse_text(path: Path, text: str, delimiter: str) -> list[tuple[int, list[str]]]:
-    """Parses every record, numbering each by the text line on which it starts."""
+    """Parses every record, numbering each by the text line on which it starts.
+
+    Strict quoting: a lenient parser would let one unclosed quote swallow every later row into
+    a single field without a word.
+    """
     records: list[tuple[int, list[str]]] = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     start = 1
     try:
         for fields in reader:
@@ -345,8 +349,8 @@ def _parse_text(path: Path, text: str, delimiter: str) -> list[tuple[int, list[s
             start = reader.line_num + 1
     except csv.Error as err:
         raise InputError(
-            f"{path}, line {start}: can't be parsed as delimited text ({err}); check for an "
-            "unclosed quote."
+            f"{path}, line {start}: a quoted value is not closed, or has text after its closing "
+            f'quote ({err}); fix the quotes (write a quote inside a value as "").'
         ) from None
     return records
 
@@ -563,7 +567,7 @@ def is_simple_format(code: str) -> bool:
 
 def format_number(value: float, code: str) -> str:
     """Formats a number with a simple Excel number format such as 000, 0.00 or #,##0."""
-    return _compile_format(code)(value)
+    return _compile_format(code)(float(value))
 
 
 @dataclass(frozen=True)
