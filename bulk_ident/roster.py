@@ -101,8 +101,14 @@ def read_roster(
         raise InputError(f"{path} is empty.")
     with _collector_paused():
         if suffix in TEXT_SUFFIXES:
-            return _read_text(path, data, is_header, encoding)
-        return _read_workbook(path, data, is_header, sheet)
+            roster = _read_text(path, data, is_header, encoding)
+            if sheet is not None:
+                roster.warnings.insert(0, f"{path} is a text file: --sheet is ignored.")
+        else:
+            roster = _read_workbook(path, data, is_header, sheet)
+            if encoding is not None:
+                roster.warnings.insert(0, f"{path} is a workbook: --encoding is ignored.")
+    return roster
 
 
 @contextlib.contextmanager
@@ -203,6 +209,11 @@ def _assemble(
             f"(first: {first_extra}); they are ignored: give that column a header to use it."
         )
     return header_number, columns, rows, blank_rows, warnings
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 hidden row', '3 hidden rows'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _list_some(items: Sequence[str], total: int | None = None) -> str:
@@ -474,8 +485,8 @@ def _choose_sheet(
         number = int(wanted)
         if not 1 <= number <= len(visible):
             raise InputError(
-                f"{path} has no sheet number {number}: it has {len(visible)} visible "
-                f"sheet(s): {listing}."
+                f"{path} has no sheet number {number}: it has "
+                f"{_count(len(visible), 'visible sheet')}: {listing}."
             )
         return visible[number - 1]
     if chosen is None:
@@ -845,7 +856,7 @@ class _SheetScan:
         hidden = [str(r) for r in sorted(set(self._hidden_rows())) if r in data_rows]
         if hidden:
             out.append(
-                f"{where}: {len(hidden)} hidden row(s) are read like the others: rows "
+                f"{where}: {_count(len(hidden), 'hidden row')} read like the others: "
                 f"{_list_some(hidden)}."
             )
         missing = [
@@ -855,8 +866,9 @@ class _SheetScan:
         ]
         if missing:
             out.append(
-                f"{where}: {len(missing)} formula cell(s) have no calculated value and read as "
-                f"empty ({_list_some(missing)}): open and save the file in Excel, then retry."
+                f"{where}: {_count(len(missing), 'formula cell')} without a calculated value "
+                f"read as empty ({_list_some(missing)}): open and save the file in Excel, "
+                "then retry."
             )
         errors = [
             f"{_column_letters(col)}{row} {text}"
@@ -865,6 +877,7 @@ class _SheetScan:
         ]
         if errors:
             out.append(
-                f"{where}: {len(errors)} cell(s) show an Excel error ({_list_some(errors)})."
+                f"{where}: {_count(len(errors), 'cell')} showing an Excel error: "
+                f"{_list_some(errors)}."
             )
         return out

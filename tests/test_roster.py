@@ -236,7 +236,7 @@ def test_named_hidden_sheet_is_read_with_a_warning(tmp_path: Path) -> None:
     ("wanted", "expected"),
     [
         ("Missing", "no sheet named 'Missing'; its sheets are: 1 'First', 2 'Second'; hidden: "),
-        ("3", "no sheet number 3: it has 2 visible sheet(s): 1 'First', 2 'Second'"),
+        ("3", "no sheet number 3: it has 2 visible sheets: 1 'First', 2 'Second'"),
         ("0", "no sheet number 0"),
     ],
 )
@@ -325,6 +325,56 @@ def test_huge_number_is_never_scientific(tmp_path: Path) -> None:
     assert values(read(path)) == [("x", "12345678901234567000")]
 
 
+def test_namespace_prefixed_sheet_xml(tmp_path: Path) -> None:
+    """Sheet XML written with a namespace prefix (<x:c>, as some generators do) is scanned too."""
+
+    def build(wb: Workbook) -> None:
+        ws = sheet_of(wb)
+        ws.append(["Name", "Unit Number", "Copy"])
+        ws.append(["a", 5, "=B2"])
+        ws.append(["b", 6, "#N/A"])
+        ws["B2"].number_format = "000"
+        ws.row_dimensions[3].hidden = True
+
+    path = save(tmp_path, build)
+
+    def add_prefix(xml: bytes) -> bytes:
+        xml = xml.replace(b'<worksheet xmlns="', b'<x:worksheet xmlns:x="')
+        return re.sub(rb"<(/?)(?!x:)([a-zA-Z]+)", rb"<\1x:\2", xml)
+
+    patch_part(path, "xl/worksheets/sheet1.xml", add_prefix)
+    assert b"<x:c " in zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml")
+    roster = read(path)
+    assert values(roster) == [("a", "005", ""), ("b", "6", "#N/A")]
+    assert [w.split(": ", 1)[1] for w in roster.warnings] == [
+        "1 hidden row read like the others: 3.",
+        "1 formula cell without a calculated value read as empty (C2): open and save the file "
+        "in Excel, then retry.",
+        "1 cell showing an Excel error: C3 #N/A.",
+    ]
+
+
+def test_hidden_true_spelling(tmp_path: Path) -> None:
+    """hidden="true" marks a hidden row just as hidden="1" does."""
+    path = save(tmp_path, table(["Name"], ["a"], ["b"]))
+    patch_part(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b'<row r="3">', b'<row hidden="true" r="3">'),
+    )
+    assert read(path).warnings[0].endswith("1 hidden row read like the others: 3.")
+
+
+def test_options_that_do_not_apply_are_reported(tmp_path: Path) -> None:
+    """--sheet on a CSV and --encoding on a workbook are ignored with a warning, not silently."""
+    csv_roster = read(write_text(tmp_path, "Name\nA\n"), sheet="2")
+    assert csv_roster.warnings == [f"{tmp_path / 'r.csv'} is a text file: --sheet is ignored."]
+    xlsx_roster = read(save(tmp_path, table(["Name"], ["A"])), encoding="cp1252")
+    assert xlsx_roster.warnings == [
+        f"{tmp_path / 'roster.xlsx'} is a workbook: --encoding is ignored."
+    ]
+
+
 def test_formats_apply_whatever_the_attribute_order(tmp_path: Path) -> None:
     """Cells written with s= before r= (and a styled row element) still get their '000' format."""
 
@@ -358,7 +408,7 @@ def test_formula_without_cached_value_warns(tmp_path: Path) -> None:
     roster = read(save(tmp_path, formula_sheet))
     assert values(roster) == [("A", "101", ""), ("B", "102", "")]
     assert len(roster.warnings) == 1
-    assert "2 formula cell(s) have no calculated value" in roster.warnings[0]
+    assert "2 formula cells without a calculated value read as empty" in roster.warnings[0]
     assert "(C2, C3)" in roster.warnings[0]
     assert "open and save the file in Excel" in roster.warnings[0]
 
@@ -397,8 +447,8 @@ def test_error_cells_show_their_error_and_warn(tmp_path: Path) -> None:
     roster = read(save(tmp_path, build))
     assert values(roster) == [("A", "#N/A"), ("B", "#DIV/0!")]
     assert roster.warnings == [
-        f"{tmp_path / 'roster.xlsx'}, sheet 'Roster': 2 cell(s) show an Excel error "
-        "(B2 #N/A, B3 #DIV/0!)."
+        f"{tmp_path / 'roster.xlsx'}, sheet 'Roster': 2 cells showing an Excel error: "
+        "B2 #N/A, B3 #DIV/0!."
     ]
 
 
@@ -416,8 +466,8 @@ def test_hidden_rows_are_read_and_listed_once(tmp_path: Path) -> None:
     roster = read(save(tmp_path, build))
     assert len(roster.rows) == 10
     assert roster.warnings == [
-        f"{tmp_path / 'roster.xlsx'}, sheet 'Roster': 7 hidden row(s) are read like the others: "
-        "rows 3, 5, 6, 7, 8 and 2 more."
+        f"{tmp_path / 'roster.xlsx'}, sheet 'Roster': 7 hidden rows read like the others: "
+        "3, 5, 6, 7, 8 and 2 more."
     ]
 
 
