@@ -125,6 +125,7 @@ def check(
 
     prep = prepare(roster, sheet=sheet, encoding=encoding, maps=maps, defaults=defaults)
     out = results_path or default_results_path(roster)
+    _refuse_overwriting(roster, out, payloads)
     header, rows = check_table(prep)
     _write(lambda: write_table(out, header, rows, delimiter=prep.roster.delimiter or ","), out)
     if payloads is not None:
@@ -133,7 +134,8 @@ def check(
     valid, invalid, dupes = len(prep.valid), prep.count(INVALID), prep.count(DUPLICATE)
     click.echo(f"Checked {_summary_head(prep)}")
     click.echo(
-        f"  {len(prep.rows)} rows read: {valid} valid, {invalid} invalid, {dupes} duplicate; "
+        f"  {_plural(len(prep.rows), 'row')} read: {valid} valid, {invalid} invalid, "
+        f"{dupes} duplicate; "
         f"{_plural(prep.roster.blank_rows, 'blank row')} skipped; "
         f"{_plural(len(prep.warnings), 'warning')}"
     )
@@ -142,7 +144,7 @@ def check(
     _print_problems(prep)
     click.echo(f"Results: {out}")
     if payloads is not None:
-        click.echo(f"Payloads: {payloads} ({valid} rows)")
+        click.echo(f"Payloads: {payloads} ({_plural(valid, 'row')})")
     sys.exit(EXIT_OK if invalid + dupes == 0 else EXIT_ROWS)
 
 
@@ -151,6 +153,13 @@ def _write_lines(path: Path, lines: Any) -> None:
     with path.open("w", encoding="utf-8", newline="\n") as fh:
         for line in lines:
             fh.write(line + "\n")
+
+
+def _refuse_overwriting(roster: Path, *outputs: Path | None) -> None:
+    """A results or payloads path naming the roster itself would destroy the user's data."""
+    for out in outputs:
+        if out is not None and out.exists() and os.path.samefile(out, roster):
+            raise InputError(f"{out} is the roster itself: choose another path for the output")
 
 
 def _write(action: Callable[[], None], path: Path) -> None:
