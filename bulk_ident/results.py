@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import stat
 import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -63,10 +64,21 @@ def write_table(
                 _write_csv(raw, header, rows, delimiter)
             raw.flush()
             os.fsync(raw.fileno())
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    """The replaced file's permissions, else those of any new file: mkstemp's are owner-only."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0o022)  # the only way to read the umask is to set it
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def _write_csv(
@@ -120,7 +132,9 @@ _STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>\
 <cellXfs count="2"><xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" \
 applyNumberFormat="1"/><xf numFmtId="49" fontId="1" fillId="0" borderId="0" xfId="0" \
-applyFont="1" applyNumberFormat="1"/></cellXfs></styleSheet>"""
+applyFont="1" applyNumberFormat="1"/></cellXfs>\
+<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>\
+</styleSheet>"""
 _SHEET_HEAD = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
