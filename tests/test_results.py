@@ -1,0 +1,354 @@
+"""Results sheets (xlsx and csv, written safely and atomically) and the roster template."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import python_calamine
+from click.testing import CliRunner
+from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
+from openpyxl import load_workbook
+
+from bulk_ident.check import NORMALISED_COLUMNS, prepare
+from bulk_ident.cli import cli
+from bulk_ident.identifier import PROPERTIES, property_for
+from bulk_ident.results import (
+    TEMPLATE_ORDER,
+    default_results_path,
+    neutralise_csv,
+    write_table,
+    write_template,
+)
+
+TRICKY = ["007", "=1+1", "@x", "+12", "-5", "-a", "+a", "Zoë Müller", "a & <b>", "  pad  ", "🚓"]
+
+
+def _calamine_rows(path: Path, sheet: int = 0) -> list[list[object]]:
+    workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    try:
+        rows: list[list[object]] = workbook.get_sheet_by_index(sheet).to_python()
+    finally:
+        workbook.close()
+    return rows
+
+
+# -- xlsx ------------------------------------------------------------------------------------
+
+
+def test_xlsx_keeps_text_as_text(tmp_path: Path) -> None:
+    """Every cell is stored as a string: leading zeros stay and nothing becomes a formula."""
+    path = tmp_path / "out.xlsx"
+    write_table(path, ["Header", "=bad header"], [[v, ""] for v in TRICKY])
+    ws = load_workbook(path).active
+    assert ws is not None
+    assert [c.value for c in ws[1]] == ["Header", "=bad header"]
+    cells = [row[0] for row in ws.iter_rows(min_row=2)]
+    assert [c.value for c in cells] == TRICKY
+    assert {c.data_type for c in cells} == {"s"}
+    assert ws.cell(row=1, column=2).data_type == "s"
+    assert [row[0] for row in _calamine_rows(path)[1:]] == TRICKY
+
+
+def test_xlsx_blank_cells_keep_positions(tmp_path: Path) -> None:
+    """Empty strings leave gaps without shifting the cells after them."""
+    path = tmp_path / "out.xlsx"
+    write_table(path, ["a", "b", "c"], [["", "", "3"], ["1", "", ""], ["", "2", ""]])
+    assert _calamine_rows(path) == [["a", "b", "c"], ["", "", "3"], ["1", "", ""], ["", "2", ""]]
+    ws = load_workbook(path).active
+    assert ws is not None
+    assert [[c.value for c in r] for r in ws.iter_rows(min_row=2)] == [
+        [None, None, "3"],
+        ["1", None, None],
+        [None, "2", None],
+    ]
+
+
+def test_xlsx_drops_characters_xml_forbids(tmp_path: Path) -> None:
+    """Control characters a cell can't hold in XML are dropped so the file still opens."""
+    path = tmp_path / "out.xlsx"
+    write_table(path, ["h"], [["a\x00b\x1bc"], ["tab\there"], ["line\nbreak"]])
+    assert _calamine_rows(path) == [["h"], ["abc"], ["tab\there"], ["line\nbreak"]]
+
+
+def test_xlsx_sheet_name_is_made_legal(tmp_path: Path) -> None:
+    """A sheet name with characters Excel forbids is cleaned and cut to 31 characters."""
+    path = tmp_path / "out.xlsx"
+    write_table(path, ["h"], [["v"]], sheet="a/b:c*d?" + "x" * 40)
+    assert load_workbook(path).sheetnames == ["a_b_c_d_" + "x" * 23]
+
+
+def test_xlsx_results_hold_every_row_and_column(tmp_path: Path, xlsx_roster: RosterWriter) -> None:
+    """check's xlsx results repeat the roster's columns and rows in order, then its own columns."""
+    header = ["Account UUID", "Unit #", "Name", "Status", "Notes"]
+    rows: list[list[object]] = [
+        [ACCOUNT_A.upper(), "007", "Zoë", "on scene", "=1+1"],
+        ["nope", 101, "@x", "Patrol", ""],
+        [ACCOUNT_A, "007", "", "", "dup"],
+    ]
+    path = xlsx_roster([["Title"], header, *rows])
+    results = tmp_path / "roster.results.xlsx"
+    result = CliRunner().invoke(cli, ["check", str(path), "--results", str(results)])
+    assert result.exit_code == 1, result.output
+    ws = load_workbook(results).active
+    assert ws is not None
+    values = [[c.value or "" for c in r] for r in ws.iter_rows()]
+    assert values[0] == [*header, "Row", "Result", "Problems", *NORMALISED_COLUMNS]
+    assert [r[:5] for r in values[1:]] == [
+        [ACCOUNT_A.upper(), "007", "Zoë", "on scene", "=1+1"],
+        ["nope", "101", "@x", "Patrol", ""],
+        [ACCOUNT_A, "007", "", "", "dup"],
+    ]
+    assert [r[5:7] for r in values[1:]] == [
+        ["3", "would create"],
+        ["4", "invalid"],
+        ["5", "duplicate"],
+    ]
+    assert values[2][7].startswith("column 'Account UUID': 'nope' is not an account UUID (like ")
+    assert "column 'Status': 'Patrol' is not a status" in values[2][7]
+    assert values[3][7] == "duplicate of row 3 (same account and unit number)"
+    api = dict(zip(values[0][8:], values[1][8:], strict=True))
+    assert api["API accountUuid"] == ACCOUNT_A
+    assert (api["API unitNum"], api["API status"], api["API isDispatch"]) == ("007", "4", "false")
+    assert ws.cell(row=2, column=5).data_type == "s"
+    assert [r[:8] for r in _calamine_rows(results)] == [r[:8] for r in values]
+
+
+# -- csv -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ("@x", "'@x"),
+        ("+a", "'+a"),
+        ("-a", "'-a"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("\tcmd", "'\tcmd"),
+        ("-5", "-5"),
+        ("+12", "+12"),
+        ("-1.5", "-1.5"),
+        ("-1,5", "-1,5"),
+        ("-", "'-"),
+        ("+1+1", "'+1+1"),
+        ("007", "007"),
+        ("a=b", "a=b"),
+        ("", ""),
+        ("Zoë", "Zoë"),
+    ],
+)
+def test_neutralise_csv(text: str, expected: str) -> None:
+    """Cells a spreadsheet would run as formulas get an apostrophe; plain numbers stay."""
+    assert neutralise_csv(text) == expected
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_csv_results_bom_delimiter_neutralised(
+    tmp_path: Path, csv_roster: RosterWriter, delimiter: str
+) -> None:
+    """check's csv results are UTF-8 with BOM, keep the roster's delimiter, and defuse formulas."""
+    header = ["Account UUID", "Unit #", "Name", "Notes"]
+    path = csv_roster(
+        [
+            header,
+            [ACCOUNT_A, "=1+1", "Zoë", "-5"],
+            [ACCOUNT_B, "@x", "+a", "+12"],
+            [ACCOUNT_B, "-a", "x;y,z|w", 'a"b'],
+        ],
+        delimiter=delimiter,
+    )
+    result = CliRunner().invoke(cli, ["check", str(path)])
+    assert result.exit_code == 0, result.output
+    data = path.with_name("roster.results.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=delimiter))
+    assert rows[0][:5] == [*header, "Row"]
+    assert [r[:4] for r in rows[1:]] == [
+        [ACCOUNT_A, "'=1+1", "Zoë", "-5"],
+        [ACCOUNT_B, "'@x", "'+a", "+12"],
+        [ACCOUNT_B, "'-a", "x;y,z|w", 'a"b'],
+    ]
+    api_unit = rows[0].index("API unitNum")
+    # The API columns are neutralised too: the payload itself is what check_table reports.
+    assert [r[api_unit] for r in rows[1:]] == ["'=1+1", "'@x", "'-a"]
+    assert data.count(b"\r\n") == 4
+
+
+def test_results_from_csv_roster_can_be_xlsx(tmp_path: Path, csv_roster: RosterWriter) -> None:
+    """--results ending in .xlsx gives xlsx whatever the roster's format, with text verbatim."""
+    path = csv_roster([["Account", "Unit"], [ACCOUNT_A, "=1+1"]])
+    results = tmp_path / "r.xlsx"
+    result = CliRunner().invoke(cli, ["check", str(path), "--results", str(results)])
+    assert result.exit_code == 0
+    assert _calamine_rows(results)[1][:2] == [ACCOUNT_A, "=1+1"]
+
+
+@pytest.mark.parametrize(
+    ("roster", "expected"),
+    [
+        ("r.xlsx", "r.results.xlsx"),
+        ("r.XLSM", "r.results.xlsx"),
+        ("r.csv", "r.results.csv"),
+        ("r.txt", "r.results.txt"),
+        ("dept.roster.tsv", "dept.roster.results.tsv"),
+    ],
+)
+def test_default_results_path(tmp_path: Path, roster: str, expected: str) -> None:
+    """The default results file sits beside the roster, in a format the roster's user can open."""
+    assert default_results_path(tmp_path / roster) == tmp_path / expected
+
+
+# -- atomic writes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["out.xlsx", "out.csv"])
+def test_write_replaces_existing_and_leaves_no_temp(tmp_path: Path, name: str) -> None:
+    """Writing over an existing file replaces it whole and leaves no temporary file behind."""
+    path = tmp_path / name
+    path.write_text("old content")
+    write_table(path, ["h"], [["new"]])
+    assert path.read_bytes() != b"old content"
+    assert os.listdir(tmp_path) == [name]
+
+
+@pytest.mark.parametrize("name", ["out.xlsx", "out.csv"])
+def test_failed_write_keeps_the_old_file(tmp_path: Path, name: str) -> None:
+    """If producing the rows fails midway, the old file is untouched and no temp file remains."""
+    path = tmp_path / name
+    path.write_text("old content")
+
+    def rows() -> Iterator[list[str]]:
+        yield ["one"]
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        write_table(path, ["h"], rows())
+    assert path.read_text() == "old content"
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_written_file_is_readable_like_any_new_file(tmp_path: Path) -> None:
+    """The results file gets the usual permissions (umask), not the private temp-file ones."""
+    path = tmp_path / "out.csv"
+    write_table(path, ["h"], [["v"]])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_rewrite_keeps_the_existing_permissions(tmp_path: Path) -> None:
+    """Replacing a results file keeps the permissions its owner gave it."""
+    path = tmp_path / "out.csv"
+    path.write_text("old")
+    path.chmod(0o640)
+    write_table(path, ["h"], [["v"]])
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+# -- template --------------------------------------------------------------------------------
+
+
+def test_template_headers_are_canonical(tmp_path: Path) -> None:
+    """The template's headers are one per property and each maps back to it."""
+    path = tmp_path / "t.xlsx"
+    write_template(path, rows=20)
+    wb = load_workbook(path)
+    assert wb.sheetnames == ["Roster", "Columns"]
+    headers = [c.value for c in wb["Roster"][1]]
+    assert headers == [
+        "Account UUID",
+        "Unit Number",
+        "Name",
+        "Department",
+        "Rank",
+        "District",
+        "Subdivision",
+        "Group",
+        "AOP",
+        "Status",
+        "Page",
+        "Is Dispatch",
+    ]
+    assert [property_for(str(h)) for h in headers] == list(TEMPLATE_ORDER)
+    assert sorted(TEMPLATE_ORDER) == sorted(PROPERTIES)
+    assert wb["Roster"].freeze_panes == "A2"
+    assert wb["Roster"]["B2"].number_format == "@"
+
+
+def test_template_dropdowns(tmp_path: Path) -> None:
+    """Status, page and dispatcher have list validations whose every choice check accepts."""
+    from bulk_ident.identifier import parse_value
+
+    path = tmp_path / "t.xlsx"
+    write_template(path, rows=20)
+    ws = load_workbook(path)["Roster"]
+    found = {}
+    for dv in ws.data_validations.dataValidation:
+        assert dv.type == "list"
+        assert dv.allow_blank
+        assert dv.formula1 is not None
+        found[str(dv.sqref)] = dv.formula1.strip('"').split(",")
+    assert found == {
+        "J2:J21": ["Unavailable", "Busy", "Available", "Enroute", "On Scene", "Offline"],
+        "K2:K21": ["Police", "Fire", "EMS", "Dispatch", "Unknown"],
+        "L2:L21": ["Yes", "No"],
+    }
+    for ref, prop in (("J", "status"), ("K", "page"), ("L", "isDispatch")):
+        choices = next(v for k, v in found.items() if k.startswith(ref))
+        for choice in choices:
+            parse_value(prop, choice)
+
+
+def test_template_columns_sheet(tmp_path: Path) -> None:
+    """The Columns sheet explains each column: property, default, what to put, other names."""
+    path = tmp_path / "t.xlsx"
+    write_template(path, rows=5)
+    rows = [[c.value for c in r] for r in load_workbook(path)["Columns"].iter_rows()]
+    assert rows[0] == [
+        "Column",
+        "API property",
+        "Default when blank",
+        "What to put in it",
+        "Also read",
+    ]
+    by_prop = {r[1]: r for r in rows[1:]}
+    assert list(by_prop) == list(TEMPLATE_ORDER)
+    assert by_prop["accountUuid"][2] == "(required)"
+    assert by_prop["unitNum"][2] == '"NEW UNIT"'
+    assert by_prop["status"][2] == "0"
+    assert by_prop["page"][2] == "-1"
+    assert by_prop["isDispatch"][2] == "false"
+    assert "At most 64 characters." in str(by_prop["unitNum"][3])
+    assert "Callsign" in str(by_prop["unitNum"][4])
+
+
+def test_filled_template_passes_check(tmp_path: Path) -> None:
+    """A template filled in with dropdown choices reads back as valid rows, zeros kept."""
+    path = tmp_path / "t.xlsx"
+    write_template(path, rows=50)
+    wb = load_workbook(path)
+    ws = wb["Roster"]
+    for r, values in enumerate(
+        [
+            [ACCOUNT_A, "007", "Ann", "LSPD", "", "", "", "", "", "On Scene", "Police", "No"],
+            [ACCOUNT_B, "D-1", "Bob", "", "", "", "", "", "", "Available", "Dispatch", "Yes"],
+        ],
+        start=2,
+    ):
+        for c, value in enumerate(values, start=1):
+            ws.cell(row=r, column=c, value=value or None)
+    wb.save(path)
+    prep = prepare(path)
+    assert [c.verdict for c in prep.rows] == ["would create", "would create"]
+    assert prep.warnings == []
+    assert prep.roster.blank_rows == 0
+    payloads = [c.norm.payload for c in prep.rows]
+    assert payloads[0] is not None
+    assert payloads[1] is not None
+    assert (payloads[0]["unitNum"], payloads[0]["status"], payloads[0]["page"]) == ("007", 4, 0)
+    assert (payloads[1]["isDispatch"], payloads[1]["page"]) == (True, 3)
