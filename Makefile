@@ -25,7 +25,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 demo: $(STAMP)
-	$(BIN)/python -m bulk_ident.demo
+	$(BIN)/python samples/demo.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
