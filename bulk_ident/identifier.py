@@ -195,6 +195,10 @@ def _parse_enum(text: str, names: Mapping[str, int], index: Mapping[str, int]) -
     return None
 
 
+# Control characters, and the Unicode line and paragraph separators that break a line just the same.
+_BREAKS = frozenset({"Cc", "Zl", "Zp"})
+
+
 def parse_value(prop: str, text: str) -> Any:
     """Turn a non-blank cell into the property's API value; ValueError says what is accepted."""
     if prop == "status":
@@ -219,21 +223,29 @@ def parse_value(prop: str, text: str) -> Any:
         raise ValueError(f"{text!r} is not yes or no; use true/false, yes/no, y/n, 1/0, x or blank")
     if prop == ACCOUNT:
         return canonical_uuid(text)
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
+    if any(unicodedata.category(ch) in _BREAKS for ch in text):
         raise ValueError("holds a line break, tab or other control character; remove it")
     if len(text) > MAX_LENGTH[prop]:
         raise ValueError(f"is {len(text)} characters long; the limit is {MAX_LENGTH[prop]}")
     return text
 
 
+# uuid.UUID alone is too lenient for user input: it drops hyphens anywhere and lets int() take a
+# sign or underscores, so a typo such as "+fa85f64-..." would silently name another account.
+_UUID_TEXT = re.compile(
+    r"(\{)?([0-9a-f]{8})(-?)([0-9a-f]{4})\3([0-9a-f]{4})\3([0-9a-f]{4})\3([0-9a-f]{12})(?(1)\})",
+    re.IGNORECASE | re.ASCII,
+)
+
+
 def canonical_uuid(text: str) -> str:
     """Lower-case canonical form of a UUID given in any case, with or without braces."""
-    try:
-        return str(uuid.UUID(text.strip().strip("{}")))
-    except ValueError:
+    match = _UUID_TEXT.fullmatch(text.strip())
+    if match is None:
         raise ValueError(
             f"{text!r} is not an account UUID (like 3fa85f64-5717-4562-b3fc-2c963f66afa6)"
-        ) from None
+        )
+    return str(uuid.UUID("".join(match.group(2, 4, 5, 6, 7))))
 
 
 def parse_defaults(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
