@@ -288,6 +288,9 @@ def test_boolean_values(text: str, expected: bool) -> None:
         "3FA85F64-5717-4562-B3FC-2C963F66AFA6",
         "{3fa85f64-5717-4562-b3fc-2c963f66afa6}",
         "{3FA85F64-5717-4562-B3FC-2C963F66AFA6}",
+        " 3fa85f64-5717-4562-b3fc-2c963f66afa6 ",
+        "3fa85f6457174562b3fc2c963f66afa6",
+        "{3FA85F6457174562B3FC2C963F66AFA6}",
     ],
 )
 def test_uuid_canonical(text: str) -> None:
@@ -304,6 +307,17 @@ def test_uuid_canonical(text: str) -> None:
         "3fa85f64-5717-4562-b3fc-2c963f66afa6x",
         "{{3fa85f64-5717-4562-b3fc-2c963f66afa6}}x",
         "urn:uuid:3fa85f64-5717-4562-b3fc-2c963f66afa6x",
+        # Typos that uuid.UUID would quietly turn into a different account:
+        "+fa85f6457174562b3fc2c963f66afa6",
+        "+fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "3fa85f64-5717-4562-b3fc-2c963f66af_a",
+        "3-fa85f6457174562b3fc2c963f66afa6",
+        "3fa85f64-5717-4562b3fc-2c963f66afa6",
+        "{3fa85f64-5717-4562-b3fc-2c963f66afa6",
+        "3fa85f64-5717-4562-b3fc-2c963f66afa6}",
+        "{{3fa85f64-5717-4562-b3fc-2c963f66afa6}}",
+        "3fa85f64-5717-4562-b3fc-2c963f66afa٦",
+        "",
     ],
 )
 def test_uuid_malformed(text: str) -> None:
@@ -319,11 +333,20 @@ def test_formula_looking_text_is_sent_verbatim(text: str) -> None:
         assert parse_value(prop, text) == text
 
 
-@pytest.mark.parametrize("text", ["a\tb", "a\nb", "a\rb", "nul\x00", "esc\x1b[0m", "del\x7f"])
+@pytest.mark.parametrize(
+    "text",
+    ["a\tb", "a\nb", "a\rb", "nul\x00", "esc\x1b[0m", "del\x7f", "c1\x85", "ls\u2028", "ps\u2029"],
+)
 def test_control_characters_are_refused(text: str) -> None:
     """Line breaks, tabs and other control characters in text are a problem."""
     with pytest.raises(ValueError, match="control character"):
         parse_value("name", text)
+
+
+@pytest.mark.parametrize("text", ["a\u00a0b", "zero\u200bwidth", "Zoë", "🚓", "'quoted'"])
+def test_other_unusual_text_is_kept(text: str) -> None:
+    """Non-breaking and zero-width spaces, accents and emoji are not control characters."""
+    assert parse_value("name", text) == text
 
 
 def test_limits_cover_every_text_property() -> None:
