@@ -54,7 +54,7 @@ def _records(
     ns = uuid.UUID("12345678-1234-5678-1234-567812345678")
     for i in range(n):
         yield (
-            str(uuid.uuid5(ns, str(i % 500))),
+            str(uuid.uuid5(ns, str(i // 1000))),  # with the unit number below: no duplicates
             i % 1000,
             f"{_NAMES[i % len(_NAMES)]} {i}",
             f"District {i % 7}",

@@ -27,7 +27,15 @@ import python_calamine
 
 from bulk_ident.errors import InputError
 
-__all__ = ["HEADER_SEARCH_ROWS", "Roster", "Row", "read_roster"]
+__all__ = [
+    "HEADER_SEARCH_ROWS",
+    "Roster",
+    "Row",
+    "format_number",
+    "general_number",
+    "is_simple_format",
+    "read_roster",
+]
 
 HEADER_SEARCH_ROWS = 20
 """The header must be one of the first this-many rows (title rows may sit above it)."""
