@@ -177,6 +177,9 @@ def template(path: Path) -> None:
 
     if path.suffix.lower() != ".xlsx":
         raise InputError(f"{path}: the template is an Excel file; give a name ending in .xlsx")
+    if path.exists():
+        # It may well be the filled-in roster: never replace it with an empty one.
+        raise InputError(f"{path} already exists: give a new file name for the template")
     _write(lambda: write_template(path), path)
     click.echo(f"Template written: {path} (fill in the 'Roster' sheet; 'Columns' explains each)")
 

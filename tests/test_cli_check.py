@@ -395,3 +395,13 @@ def test_template_needs_xlsx(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         f"bulk-ident: {tmp_path / 'new.csv'}: the template is an Excel file; give a "
         "name ending in .xlsx\n"
     )
+
+
+def test_template_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """template refuses an existing file (it may be the filled-in roster) and leaves it alone."""
+    path = tmp_path / "roster.xlsx"
+    path.write_bytes(b"the department's roster")
+    code, out, err = run_main(["template", path], capsys)
+    assert (code, out) == (2, "")
+    assert err == f"bulk-ident: {path} already exists: give a new file name for the template\n"
+    assert path.read_bytes() == b"the department's roster"
