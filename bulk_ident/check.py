@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bulk_ident.errors import InputError
 from bulk_ident.identifier import (
     ACCOUNT,
     DEFAULTS,
@@ -109,6 +110,11 @@ def prepare(
     defaults: Sequence[str] = (),
 ) -> Prepared:
     """Read, map and validate a roster. Raises InputError when the file or options can't be used."""
+    if sheet is not None and path.suffix.lower() not in (".xlsx", ".xlsm"):
+        raise InputError(
+            f"{path.name}: --sheet is for Excel workbooks (.xlsx); a {path.suffix or 'text'} "
+            "file has no sheets, so leave it out"
+        )
     overrides = parse_assignments(maps, "--map")
     default_values = parse_defaults(parse_assignments(defaults, "--default"))
     roster = read_roster(
