@@ -27,7 +27,7 @@ INVALID = "invalid"
 DUPLICATE = "duplicate"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: see Normalised
 class Checked:
     """One roster row with its normalised payload, problems, and duplicate status."""
 
@@ -145,7 +145,11 @@ NORMALISED_COLUMNS = tuple(f"API {p}" for p in (ACCOUNT, *DEFAULTS))
 
 def api_text(value: Any) -> str:
     """A payload value as it appears in JSON (``true``, ``4``, ``LSPD``)."""
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def check_table(prep: Prepared) -> tuple[list[str], Iterator[list[str]]]:
@@ -155,9 +159,23 @@ def check_table(prep: Prepared) -> tuple[list[str], Iterator[list[str]]]:
     def rows() -> Iterator[list[str]]:
         blank = [""] * len(NORMALISED_COLUMNS)
         for c in prep.rows:
-            payload = c.norm.payload
-            api = [c.norm.account or "", *map(api_text, payload.values())] if payload else blank
-            yield [*c.row.values, str(c.row.number), c.verdict, "; ".join(c.problems), *api]
+            norm = c.norm
+            payload = norm.payload
+            if payload is None:
+                yield [*c.row.values, str(c.row.number), INVALID, "; ".join(c.problems), *blank]
+                continue
+            # The common case, inlined: this runs for every row of a large roster.
+            api = [
+                v
+                if type(v) is str
+                else ("true" if v is True else "false" if v is False else str(v))
+                for v in payload.values()
+            ]
+            if c.duplicate_of is None:
+                verdict, problems = WOULD_CREATE, ""
+            else:
+                verdict, problems = DUPLICATE, "; ".join(c.problems)
+            yield [*c.row.values, str(c.row.number), verdict, problems, norm.account or "", *api]
 
     return header, rows()
 

@@ -59,7 +59,7 @@ _WRONG_FORMAT = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     """One data row: its number as the user sees it and the text of each header column."""
 
