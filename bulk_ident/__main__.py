@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from bulk_ident.cli import main
+from bulk_ident.cli import run
 
-main()
+run()

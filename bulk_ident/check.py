@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,9 +15,9 @@ from bulk_ident.identifier import (
     DEFAULTS,
     HeaderMap,
     Normalised,
+    Normaliser,
     looks_like_header,
     map_headers,
-    normalise,
     parse_assignments,
     parse_defaults,
 )
@@ -85,14 +86,21 @@ class Prepared:
         """The file (and sheet) as the user names it."""
         return describe(self.roster)
 
-    @property
+    @functools.cached_property
     def valid(self) -> list[Checked]:
         """Rows that would be sent."""
         return [c for c in self.rows if c.valid]
 
+    @functools.cached_property
+    def flawed(self) -> list[Checked]:
+        """Rows that would not be sent (invalid or duplicate), in roster order."""
+        return [c for c in self.rows if not c.valid]
+
     def count(self, verdict: str) -> int:
         """How many rows have this verdict."""
-        return sum(1 for c in self.rows if c.verdict == verdict)
+        if verdict == WOULD_CREATE:
+            return len(self.valid)
+        return sum(1 for c in self.flawed if c.verdict == verdict)
 
 
 def describe(roster: Roster) -> str:
@@ -132,7 +140,8 @@ def prepare(
             + ", ".join(f"'{c}'" for c in headers.unmapped)
             + "; name them with --map 'Column=property' if they should be"
         )
-    norms = [normalise(r.number, r.values, headers, default_values) for r in roster.rows]
+    normaliser = Normaliser(headers, default_values)
+    norms = [normaliser(r.number, r.values) for r in roster.rows]
     dupes = find_duplicates(norms)
     rows = [Checked(r, n, dupes.get(r.number)) for r, n in zip(roster.rows, norms, strict=True)]
     return Prepared(roster, headers, rows, warnings)

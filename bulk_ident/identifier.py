@@ -317,32 +317,74 @@ def normalise(
     row: int, values: Sequence[str], headers: HeaderMap, defaults: Mapping[str, Any]
 ) -> Normalised:
     """Turn one row's cells into the identifier payload, collecting every problem."""
-    problems: list[Problem] = []
-    parsed: dict[str, Any] = {}
-    # One search over the whole row instead of one per cell: rows with a line break are rare.
-    clean = _BREAKS.search("".join(values)) is None
-    for prop, pos, column, limit in headers.slots:
-        text = values[pos] if pos >= 0 else ""
-        if not text:
-            if prop == ACCOUNT and ACCOUNT not in defaults:
-                problems.append(Problem(column, "the account is missing"))
+    return Normaliser(headers, defaults)(row, values)
+
+
+_SHORTEST_LIMIT = min(MAX_LENGTH.values())
+
+
+class Normaliser:
+    """`normalise` for every row of one roster: the column plan is worked out once.
+
+    Most rows are plain: no control characters, every cell shorter than any length limit, a
+    canonical UUID, and statuses spelled like the rows above. Those are built by one dict
+    comprehension; any other row takes the careful path, which names every problem.
+    """
+
+    def __init__(self, headers: HeaderMap, defaults: Mapping[str, Any]) -> None:
+        self.headers = headers
+        self.defaults = defaults
+        self._account = headers.index.get(ACCOUNT, -1)
+        width = len(headers.columns)
+        # Absent columns read the "" appended after the row's own cells.
+        self._plan = tuple(
+            (prop, pos if pos >= 0 else width, defaults.get(prop, DEFAULTS[prop]))
+            for prop, pos, _, _ in headers.slots
+            if prop != ACCOUNT
+        )
+        self._choices = tuple(p for p in _CHOICES if p in DEFAULTS)
+
+    def __call__(self, row: int, values: Sequence[str]) -> Normalised:
+        """One row's payload, or its problems."""
+        account = values[self._account] if self._account >= 0 else ""
+        if (
+            _CANONICAL_UUID.fullmatch(account)
+            and max(map(len, values), default=0) <= _SHORTEST_LIMIT
+            and _BREAKS.search("".join(values)) is None
+        ):
+            cells = (*values, "")
+            payload = {prop: cells[pos] or fill for prop, pos, fill in self._plan}
+            for prop in self._choices:
+                text = payload[prop]
+                if type(text) is str:
+                    value, error = _parse_choice(prop, text)
+                    if error is not None:
+                        return self._careful(row, values)
+                    payload[prop] = value
+            return Normalised(row, account, payload["unitNum"], payload)
+        return self._careful(row, values)
+
+    def _careful(self, row: int, values: Sequence[str]) -> Normalised:
+        defaults = self.defaults
+        problems: list[Problem] = []
+        parsed: dict[str, Any] = {}
+        clean = _BREAKS.search("".join(values)) is None
+        for prop, pos, column, limit in self.headers.slots:
+            text = values[pos] if pos >= 0 else ""
+            if not text:
+                if prop == ACCOUNT and ACCOUNT not in defaults:
+                    problems.append(Problem(column, "the account is missing"))
+                else:
+                    parsed[prop] = defaults.get(prop, DEFAULTS.get(prop))
+            elif clean and len(text) <= limit:
+                parsed[prop] = text
             else:
-                parsed[prop] = defaults.get(prop, DEFAULTS.get(prop))
-        elif clean and len(text) <= limit:
-            parsed[prop] = text  # plain text within its limit: the common case, kept fast
-        elif limit == 0 and prop != ACCOUNT:
-            value, error = _parse_choice(prop, text)  # cached per spelling
-            if error is None:
-                parsed[prop] = value
-            else:
-                problems.append(Problem(column, error))
-        else:
-            try:
-                parsed[prop] = parse_value(prop, text)
-            except ValueError as err:
-                problems.append(Problem(column, str(err)))
-    account = parsed.pop(ACCOUNT, None)
-    unit_num = parsed.get("unitNum")
-    if problems:
-        return Normalised(row, account, unit_num, None, tuple(problems))
-    return Normalised(row, account, unit_num, parsed)
+                try:
+                    parsed[prop] = parse_value(prop, text)
+                except ValueError as err:
+                    problems.append(Problem(column, str(err)))
+        account = parsed.pop(ACCOUNT, None)
+        unit_num = parsed.get("unitNum")
+        if problems:
+            return Normalised(row, account, unit_num, None, tuple(problems))
+        return Normalised(row, account, unit_num, parsed)

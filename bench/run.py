@@ -1,0 +1,121 @@
+"""`make bench`: the figures behind the speed targets. Prints; never fails on timing.
+
+1. `bulk-ident check` (the whole command, a fresh process each time: read, validate, write the
+   results sheet) on generated 10k- and 100k-row, 12-column rosters, xlsx and csv: wall time,
+   rows per second, peak memory (the process's max RSS). Targets: 100k xlsx <= 5 s, csv <= 2 s.
+2. The reader alone (bench_read.py), for where the time goes.
+3. `bulk-ident import` against the sandbox at a fast rate over >= 100 requests: the achieved
+   rate as a fraction of --rate (target >= 0.97) and the number of 429s (target 0).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+import itertools
+
+import bench_read  # noqa: E402
+from sandbox_proc import running_sandbox  # noqa: E402
+
+RUNS = 3
+IMPORT_ROWS = 120
+IMPORT_RATE = "300/min"  # 5 per second; the sandbox enforces the same limit
+
+
+def _check_once(roster: Path, out_dir: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one `bulk-ident check` process."""
+    results = out_dir / f"results{roster.suffix}"
+    command = [sys.executable, "-m", "bulk_ident", "check", str(roster), "--results", str(results)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"check failed on {roster} (exit {proc.returncode})")
+    return seconds, usage.ru_maxrss
+
+
+def bench_check() -> None:
+    """Time the whole check command on each generated roster."""
+    bench_read.OUT.mkdir(parents=True, exist_ok=True)
+    print(f"== bulk-ident check (whole command, median of {RUNS} fresh processes)")
+    print(f"{'roster':<22}{'seconds':>9}{'rows/s':>10}{'peak RSS':>11}  target")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in bench_read.SIZES:
+            for kind, make in (("xlsx", bench_read.make_xlsx), ("csv", bench_read.make_csv)):
+                path = bench_read._cached(bench_read.OUT / f"roster_{n // 1000}k.{kind}", n, make)
+                runs = [_check_once(path, Path(tmp)) for _ in range(RUNS)]
+                seconds = statistics.median(s for s, _ in runs)
+                peak = max(m for _, m in runs) / 1024
+                target = ""
+                if n == 100_000:
+                    limit = 5.0 if kind == "xlsx" else 2.0
+                    verdict = "met" if seconds <= limit else "MISSED"
+                    target = f"<= {limit:.0f} s: {verdict}"
+                print(
+                    f"{path.name:<22}{seconds:>8.2f}s{n / seconds:>10,.0f}{peak:>8.0f} MiB  {target}"
+                )
+
+
+def bench_import() -> None:
+    """Import IMPORT_ROWS rows into the sandbox at IMPORT_RATE and measure the achieved pace."""
+    print(f"\n== bulk-ident import: {IMPORT_ROWS} rows at --rate {IMPORT_RATE} into the sandbox")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        roster = work / "roster.csv"
+        with roster.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["Account UUID", "Unit Number", "Name"])
+            for i in range(IMPORT_ROWS):
+                account = uuid.uuid5(uuid.NAMESPACE_DNS, f"bench-{i // 4}")
+                writer.writerow([str(account), f"B-{i:04d}", f"Bench {i}"])
+        env = dict(os.environ, SONORAN_API_KEY="bench-key", XDG_STATE_HOME=str(work / "state"))
+        with running_sandbox("--rate", IMPORT_RATE) as sandbox:
+            command = [
+                sys.executable,
+                "-m",
+                "bulk_ident",
+                "import",
+                str(roster),
+                "--base-url",
+                sandbox.url,
+                "--rate",
+                IMPORT_RATE,
+                "--quiet",
+            ]
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            log = sandbox.requests()
+    if done.returncode != 0:
+        print(done.stdout + done.stderr)
+        raise SystemExit(f"the import failed (exit {done.returncode})")
+    times = sorted(r["time"] for r in log)
+    rate_per_s = 300 / 60
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    too_many = sum(1 for r in log if r["status"] == 429)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    print(f"requests: {len(times)}; 429s: {too_many}")
+    print(
+        f"achieved {achieved:.3f}/s of {rate_per_s:.3f}/s = {achieved / rate_per_s:.3f} of --rate "
+        f"(target >= 0.97: {'met' if achieved / rate_per_s >= 0.97 else 'MISSED'}); "
+        f"gaps min {min(gaps) * 1000:.0f} ms, median {statistics.median(gaps) * 1000:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    bench_check()
+    print("\n== the reader alone (bench/bench_read.py)")
+    bench_read.main()
+    bench_import()
