@@ -367,7 +367,7 @@ class _Progress:
             file=sys.stderr,
             disable=not show,
             dynamic_ncols=True,
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}] {postfix}",
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
         )
         self.interval = interval
         self.total = total
@@ -379,9 +379,9 @@ class _Progress:
     def _postfix(self, waiting: float | None = None) -> None:
         left = self.total - self.bar.n
         eta = max(left * self.interval - self.interval, 0) + (waiting or 0)
-        text = f"created {self.created}, failed {self.failed}, ETA {_clock_text(eta)}"
-        if waiting is not None and waiting >= 0.5:
-            text += f", next in {waiting:.0f}s"
+        # Fixed width, so that the bar does not jump as the countdown comes and goes.
+        doing = f"next in {waiting:3.0f}s" if waiting is not None and waiting >= 0.5 else "sending"
+        text = f"created {self.created}, failed {self.failed}, ETA {_clock_text(eta)}, {doing:<12}"
         self.bar.set_postfix_str(text, refresh=True)
 
     def on_event(self, event: Event) -> None:
