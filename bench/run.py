@@ -10,23 +10,21 @@
 
 from __future__ import annotations
 
-import csv
+import itertools
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-import itertools
-
 import bench_read  # noqa: E402
+from import_helpers import import_args, make_roster  # noqa: E402
 from sandbox_proc import running_sandbox  # noqa: E402
 
 RUNS = 3
@@ -65,9 +63,8 @@ def bench_check() -> None:
                     limit = 5.0 if kind == "xlsx" else 2.0
                     verdict = "met" if seconds <= limit else "MISSED"
                     target = f"<= {limit:.0f} s: {verdict}"
-                print(
-                    f"{path.name:<22}{seconds:>8.2f}s{n / seconds:>10,.0f}{peak:>8.0f} MiB  {target}"
-                )
+                rate = n / seconds
+                print(f"{path.name:<22}{seconds:>8.2f}s{rate:>10,.0f}{peak:>8.0f} MiB  {target}")
 
 
 def bench_import() -> None:
@@ -76,26 +73,10 @@ def bench_import() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         roster = work / "roster.csv"
-        with roster.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["Account UUID", "Unit Number", "Name"])
-            for i in range(IMPORT_ROWS):
-                account = uuid.uuid5(uuid.NAMESPACE_DNS, f"bench-{i // 4}")
-                writer.writerow([str(account), f"B-{i:04d}", f"Bench {i}"])
+        make_roster(roster, IMPORT_ROWS, seed="bench")
         env = dict(os.environ, SONORAN_API_KEY="bench-key", XDG_STATE_HOME=str(work / "state"))
         with running_sandbox("--rate", IMPORT_RATE) as sandbox:
-            command = [
-                sys.executable,
-                "-m",
-                "bulk_ident",
-                "import",
-                str(roster),
-                "--base-url",
-                sandbox.url,
-                "--rate",
-                IMPORT_RATE,
-                "--quiet",
-            ]
+            command = import_args(roster, sandbox, IMPORT_RATE)
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
             log = sandbox.requests()
     if done.returncode != 0:

@@ -76,7 +76,7 @@ class Pacer:
         key_id: str,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
-        margin: float = 0.02,
+        margin: float = 0.01,
     ) -> None:
         if margin < 0:
             raise ValueError("margin must not be negative")

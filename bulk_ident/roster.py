@@ -107,7 +107,7 @@ def read_roster(
     data = _read_bytes(path)
     if not data.strip():
         raise InputError(f"{path} is empty.")
-    with _collector_paused():
+    with collector_paused():
         if suffix in TEXT_SUFFIXES:
             roster = _read_text(path, data, is_header, encoding)
             if sheet is not None:
@@ -120,11 +120,13 @@ def read_roster(
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pauses the cyclic garbage collector while a large roster is built.
+def collector_paused() -> Iterator[None]:
+    """Pauses the cyclic garbage collector while a large roster is built (or validated, or
+    written: the CLI holds it across all three).
 
     A 100k-row sheet creates over a million small lists and strings, which triggers many full
-    collections that find no garbage (nothing here forms cycles); pausing it saves ~20%.
+    collections that find no garbage (nothing here forms cycles); pausing it saves ~20% of the
+    read and a third of a whole `check`.
     """
     was_enabled = gc.isenabled()
     gc.disable()
