@@ -102,6 +102,11 @@ def test_sigkill_at_random_moments_then_resume_creates_each_row_once(tmp_path: P
         log = sandbox.requests()
     assert all(r["status"] != 429 for r in log)
     assert KEY not in done.stdout + done.stderr + sandbox.stdout + sandbox.stderr
+    # Nor in any file the runs left: journal, its WAL, the pace state, the results sheet.
+    left = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.startswith("journal-") for p in left)
+    assert any(p.name.startswith("pace-") for p in left)
+    assert [p for p in left if KEY.encode() in p.read_bytes()] == []
 
 
 def test_server_faults_never_lose_or_double_a_row(tmp_path: Path) -> None:
