@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check bulk_ident tests bench
-	$(BIN)/ruff format --check bulk_ident tests bench
+	$(BIN)/ruff check bulk_ident tests bench samples
+	$(BIN)/ruff format --check bulk_ident tests bench samples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
