@@ -482,6 +482,7 @@ def import_(
     with collector_paused():
         prep = prepare(roster, sheet=sheet, encoding=encoding, maps=maps, defaults=defaults)
     out = results_path or default_results_path(roster)
+    _refuse_overwriting(roster, out, log_file, state)
     community = f"{url}#{fingerprint}"
     journal_path = state or default_journal_path(community)
     started = time.time()
@@ -620,6 +621,7 @@ def results(
     if not journal_path.exists():
         raise InputError(f"no journal at {journal_path}: has this roster been imported here?")
     out = results_path or default_results_path(roster)
+    _refuse_overwriting(roster, out)
     with Journal.open(journal_path, community) as journal:
         click.echo(f"Results of {_summary_head(prep)} from the journal")
         counts = _import_report(prep, journal, out, None, None, 0.0)

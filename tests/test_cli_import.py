@@ -225,3 +225,18 @@ def test_results_rebuilds_the_sheet_from_the_journal_without_the_network(tmp_pat
         u: r["identId"] for u, r in imported.items()
     }
     assert all(r["identId"] for r in rebuilt.values())
+
+
+@pytest.mark.parametrize("option", ["--results", "--state", "--log-file"])
+def test_an_output_path_naming_the_roster_is_refused(tmp_path: Path, option: str) -> None:
+    """--results, --state or --log-file pointing at the roster: exit 2, the roster untouched."""
+    roster = tmp_path / "roster.csv"
+    make_roster(roster, 2)
+    before = roster.read_bytes()
+    command = [sys.executable, "-m", "bulk_ident", "import", str(roster)]
+    done = run(
+        [*command, "--base-url", "http://127.0.0.1:9", option, str(roster)], env_for(tmp_path)
+    )
+    assert done.returncode == 2
+    assert "is the roster itself" in done.stderr
+    assert roster.read_bytes() == before
