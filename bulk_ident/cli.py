@@ -7,7 +7,7 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -15,7 +15,7 @@ import click
 
 from bulk_ident import __version__
 from bulk_ident.errors import ApiError, BulkIdentError, InputError, JournalError
-from bulk_ident.results import default_results_path, write_table
+from bulk_ident.results import default_results_path, number_columns, write_table
 from bulk_ident.roster import collector_paused
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def check(
         out = results_path or default_results_path(roster)
         _refuse_overwriting(roster, out, payloads)
         header, rows = check_table(prep)
-        _write(lambda: write_table(out, header, rows, delimiter=prep.roster.delimiter or ","), out)
+        _write_results(prep, out, header, rows)
         if payloads is not None:
             _write(lambda: _write_lines(payloads, payload_lines(prep)), payloads)
 
@@ -158,6 +158,13 @@ def _write_lines(path: Path, lines: Any) -> None:
     with path.open("w", encoding="utf-8", newline="\n") as fh:
         for line in lines:
             fh.write(line + "\n")
+
+
+def _write_results(prep: Any, out: Path, header: list[str], rows: Iterable[list[str]]) -> None:
+    """The results sheet in the roster's format; bulk-ident's number columns as numbers."""
+    numbers = number_columns(header, len(prep.roster.columns))
+    delimiter = prep.roster.delimiter or ","
+    _write(lambda: write_table(out, header, rows, delimiter=delimiter, numbers=numbers), out)
 
 
 def _refuse_overwriting(roster: Path, *outputs: Path | None) -> None:
@@ -576,7 +583,7 @@ def _import_report(
 
     results = row_results(prep, journal.entries(), run_started=started, held_back=held)
     header, rows = import_table(prep, results)
-    _write(lambda: write_table(out, header, rows, delimiter=prep.roster.delimiter or ","), out)
+    _write_results(prep, out, header, rows)
     counts = count_results(results)
     click.echo("Summary: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
     click.echo(f"  elapsed {_clock_text(elapsed)}; results: {out}; journal: {journal.path}")

@@ -17,7 +17,7 @@ import re
 import stat
 import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape
@@ -31,6 +31,8 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # A cell (after the \x00 that joins them) that starts like a formula and is not a plain number.
 _CSV_RISK = re.compile(r"\x00(?:[=@\t\r]|[+-](?!\d+(?:[.,]\d+)?(?:\x00|$)))")
+# A whole number a spreadsheet holds exactly and shows as written ("007" would lose its zeros).
+_WHOLE = re.compile(r"-?(?:0|[1-9]\d{0,14})")
 _NEEDS_CARE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -42,6 +44,16 @@ def neutralise_csv(text: str) -> str:
     if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text
+
+
+NUMBER_COLUMNS = ("Row", "identId", "HTTP status", "Attempts")
+
+
+def number_columns(header: Sequence[str], first_added: int) -> frozenset[int]:
+    """Positions of the columns bulk-ident added (from ``first_added`` on) that hold numbers."""
+    return frozenset(
+        i for i, name in enumerate(header) if i >= first_added and name in NUMBER_COLUMNS
+    )
 
 
 def default_results_path(roster: Path) -> Path:
@@ -57,14 +69,19 @@ def write_table(
     *,
     delimiter: str = ",",
     sheet: str = "Results",
+    numbers: Collection[int] = (),
 ) -> None:
-    """Write a table atomically (temporary file + rename): XLSX for .xlsx/.xlsm, else CSV."""
+    """Write a table atomically (temporary file + rename): XLSX for .xlsx/.xlsm, else CSV.
+
+    In XLSX every cell is text, except whole numbers in the ``numbers`` columns (row numbers,
+    identIds), which are stored as numbers so that they sort as numbers.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as raw:
             if path.suffix.lower() in (".xlsx", ".xlsm"):
-                _write_xlsx(raw, header, rows, sheet)
+                _write_xlsx(raw, header, rows, sheet, frozenset(numbers))
             else:
                 _write_csv(raw, header, rows, delimiter)
             raw.flush()
@@ -175,25 +192,42 @@ _CLOSE = "</t></is></c>"
 _EMPTY = _OPEN + _CLOSE
 
 
-def _xlsx_rows(rows: Iterable[Sequence[str]], style: str = "") -> str:
-    """SpreadsheetML rows, every non-empty cell an inline string (so text stays text).
+def _xlsx_rows(
+    rows: Iterable[Sequence[str]], style: str = "", numbers: frozenset[int] = frozenset()
+) -> str:
+    """SpreadsheetML rows, every non-empty cell an inline string (so text stays text), but
+    whole numbers in the ``numbers`` columns.
 
     Built with joins over whole rows and chunks rather than per cell: writing 100k x 26 cells is
-    the slow part of ``check`` on a large roster.
+    the slow part of ``check`` on a large roster. The ``numbers`` columns come after the roster's
+    own, so only the cells from the first of them on are built one by one.
     """
     open_, empty = _OPEN.replace("<c ", f"<c{style} "), _EMPTY.replace("<c ", f"<c{style} ")
     sep = _CLOSE + open_
+    first = min(numbers, default=None)
     out = []
     for values in rows:
         if _NEEDS_CARE.search("".join(values)):
             values = [escape(_XML_ILLEGAL.sub("", v)) for v in values]  # noqa: PLW2901
-        out.append(f"<row>{open_}{sep.join(values)}{_CLOSE}</row>")
+        if first is None:
+            out.append(f"<row>{open_}{sep.join(values)}{_CLOSE}</row>")
+            continue
+        tail = "".join(
+            f"<c><v>{v}</v></c>" if i in numbers and _WHOLE.fullmatch(v) else f"{open_}{v}{_CLOSE}"
+            for i, v in enumerate(values[first:], start=first)
+        )
+        head = f"{open_}{sep.join(values[:first])}{_CLOSE}" if first else ""
+        out.append(f"<row>{head}{tail}</row>")
     # Escaped values hold no "<", so the only empty inline strings are the empty cells.
     return "".join(out).replace(empty, "<c/>")
 
 
 def _write_xlsx(
-    raw: IO[bytes], header: Sequence[str], rows: Iterable[Sequence[str]], sheet: str
+    raw: IO[bytes],
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    sheet: str,
+    numbers: frozenset[int],
 ) -> None:
     name = escape(re.sub(r"[\[\]:*?/\\]", "_", sheet)[:31] or "Results")
     with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
@@ -209,9 +243,9 @@ def _write_xlsx(
             for row in rows:
                 chunk.append(row)
                 if len(chunk) >= 2000:
-                    out.write(_xlsx_rows(chunk).encode())
+                    out.write(_xlsx_rows(chunk, numbers=numbers).encode())
                     chunk.clear()
-            out.write(_xlsx_rows(chunk).encode())
+            out.write(_xlsx_rows(chunk, numbers=numbers).encode())
             out.write(b"</sheetData></worksheet>")
 
 

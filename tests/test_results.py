@@ -103,10 +103,10 @@ def test_xlsx_results_hold_every_row_and_column(tmp_path: Path, xlsx_roster: Ros
         ["nope", "101", "@x", "Patrol", ""],
         [ACCOUNT_A, "007", "", "", "dup"],
     ]
-    assert [r[5:7] for r in values[1:]] == [
-        ["3", "would create"],
-        ["4", "invalid"],
-        ["5", "duplicate"],
+    assert [r[5:7] for r in values[1:]] == [  # row numbers are numbers, so they sort
+        [3, "would create"],
+        [4, "invalid"],
+        [5, "duplicate"],
     ]
     assert values[2][7].startswith("column 'Account UUID': 'nope' is not an account UUID (like ")
     assert "column 'Status': 'Patrol' is not a status" in values[2][7]
@@ -352,3 +352,15 @@ def test_filled_template_passes_check(tmp_path: Path) -> None:
     assert payloads[1] is not None
     assert (payloads[0]["unitNum"], payloads[0]["status"], payloads[0]["page"]) == ("007", 4, 0)
     assert (payloads[1]["isDispatch"], payloads[1]["page"]) == (True, 3)
+
+
+def test_xlsx_number_columns_hold_numbers_and_everything_else_stays_text(tmp_path: Path) -> None:
+    """Whole numbers in the named columns are numbers (they sort as numbers); the rest is text."""
+    path = tmp_path / "r.xlsx"
+    rows = [["007", "12", "x", "3"], ["=1+1", "007", "", "-4"], ["a&b", "", "<y>", "1e5"]]
+    write_table(path, ["Unit", "Row", "Result", "identId"], rows, numbers={1, 3})
+    ws = load_workbook(path).active
+    assert ws is not None
+    got = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+    assert got == [["007", 12, "x", 3], ["=1+1", "007", None, -4], ["a&b", None, "<y>", "1e5"]]
+    assert ws["A3"].data_type == "s"
