@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -539,6 +540,12 @@ def import_(
                 finally:
                     progress.close()
                     client.close()
+        except Exception:
+            # Whatever stopped the run (a full disk, a bug), the sheet still says where every
+            # row stands: the journal has each outcome.
+            with contextlib.suppress(Exception):
+                _import_report(prep, journal, out, started, None, time.time() - started)
+            raise
         finally:
             if log is not None:
                 log.close()
