@@ -448,6 +448,13 @@ def server_options(func: F) -> F:
 @click.option("--rate", default="10/min", show_default=True, help="Requests allowed: N/min, N/s.")
 @results_option
 @click.option("--skip-invalid", is_flag=True, help="Send the valid rows even if others are not.")
+@click.option(
+    "--match-existing",
+    is_flag=True,
+    help="Before creating a row this journal has never seen, list its account (one request "
+    "per account) and adopt an identifier with the same unit number instead of creating it "
+    "again. For a journal that was lost, or a sync from another computer.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--log-file",
@@ -466,6 +473,7 @@ def import_(
     rate: str,
     results_path: Path | None,
     skip_invalid: bool,
+    match_existing: bool,
     quiet: bool,
     log_file: Path | None,
 ) -> None:
@@ -531,6 +539,7 @@ def import_(
                     stop=stop,
                     on_event=progress.on_event,
                     on_wait=progress.on_wait if show else None,
+                    match_existing=match_existing,
                 )
                 try:
                     outcome = importer.run(steps)

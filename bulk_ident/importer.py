@@ -21,6 +21,7 @@ from bulk_ident.sonoran import (
     NotSent,
     RateLimited,
     Rejected,
+    RemoteIdentifier,
     SonoranClient,
     Unauthorised,
     Unknown,
@@ -85,7 +86,11 @@ class Importer:
         on_wait: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        match_existing: bool = False,
     ) -> None:
+        """``match_existing``: before creating a row the journal has never seen, list its
+        account once and adopt an identifier with the same unit number (a journal lost, or a
+        sync from another computer)."""
         self.client = client
         self.journal = journal
         self.pacer = pacer
@@ -96,6 +101,8 @@ class Importer:
         self._on_wait = on_wait
         self._clock = clock
         self._sleep = sleep
+        self._match_existing = match_existing
+        self._listed: dict[str, list[RemoteIdentifier]] = {}  # account -> as listed this run
         self._outcome = RunOutcome()
         self._rate_limited = 0
         self._not_sent = 0
@@ -128,6 +135,8 @@ class Importer:
                     queue.append(step)
                 elif again == "front":
                     queue.appendleft(step)
+                elif again == "retry":
+                    queue.append(step)
             if self._outcome.stop != DONE:
                 return self._outcome
         return self._outcome
@@ -146,6 +155,24 @@ class Importer:
             )
             self._emit(Event("failed", step.row, "gave up"))
             return "done"
+        if self._match_existing and entry is None:
+            account, unit_key = step.key
+            if account not in self._listed:
+                listed = self._list(step)
+                if isinstance(listed, str):
+                    return listed
+            found = [i.ident_id for i in self._listed[account] if i.unit_num.casefold() == unit_key]
+            if found:
+                self.journal.record_adopted(
+                    step.key,
+                    str(payload["unitNum"]),
+                    payload,
+                    max(found),
+                    source_file=self.source_file,
+                    source_row=step.row,
+                )
+                self._emit(Event("adopted", step.row, str(max(found))))
+                return "done"
         if not self.pacer.wait_turn(stop=self._stop, tick=self._on_wait):
             return "front"
         self.journal.record_intent(
@@ -197,24 +224,32 @@ class Importer:
 
     def _settle(self, step: Step) -> str:
         """Look for the row on the server: adopt it if there, else post it again."""
+        listed = self._list(step)
+        if isinstance(listed, str):
+            return listed
+        unit_key = step.key[1]
+        found = [i.ident_id for i in listed if i.unit_num.casefold() == unit_key]
+        if found:
+            self.journal.record_created(step.key, max(found), None)
+            self._emit(Event("adopted", step.row, str(max(found))))
+            return "done"
+        self.journal.record_pending(step.key, None, "not on the server: posting again")
+        self._emit(Event("absent", step.row))
+        return "absent"
+
+    def _list(self, step: Step) -> list[RemoteIdentifier] | str:
+        """List the step's account (paced): its identifiers, or what to do with the step next."""
         if not self.pacer.wait_turn(stop=self._stop, tick=self._on_wait):
             return "front"
         self._emit(Event("send", step.row, "GET"))
         self._outcome.lists += 1
-        account, unit_key = step.key
+        account = step.key[0]
         outcome = self.client.list_identifiers(account)
         match outcome:
             case Listed(identifiers=identifiers):
                 self._clear_streaks()
-                found = [i for i in identifiers if i.unit_num.casefold() == unit_key]
-                if found:
-                    ident_id = max(i.ident_id for i in found)
-                    self.journal.record_created(step.key, ident_id, None)
-                    self._emit(Event("adopted", step.row, str(ident_id)))
-                    return "done"
-                self.journal.record_pending(step.key, None, "not on the server: posting again")
-                self._emit(Event("absent", step.row))
-                return "absent"
+                self._listed[account] = identifiers
+                return identifiers
             case Unauthorised(status=status, message=message):
                 self._end(UNAUTHORISED, f"the server refused the API key ({status}: {message})")
                 return "front"

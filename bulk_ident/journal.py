@@ -248,6 +248,36 @@ class Journal:
             ),
         )
 
+    def record_adopted(
+        self,
+        key: Key,
+        unit_num: str,
+        payload: Mapping[str, Any],
+        ident_id: int,
+        *,
+        source_file: str,
+        source_row: int,
+    ) -> None:
+        """An identifier for this row was already on the server (made before this journal knew
+        of it): recorded as created, by no run of this journal (``created_at`` stays empty)."""
+        self._conn.execute(
+            "INSERT INTO rows (community, account, unit_key, unit_num, payload_hash, payload,"
+            " state, ident_id, attempts, source_file, source_row, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            (
+                self.community,
+                *key,
+                unit_num,
+                payload_hash(payload),
+                json.dumps(payload, ensure_ascii=False, sort_keys=True),
+                CREATED,
+                ident_id,
+                source_file,
+                source_row,
+                self._clock(),
+            ),
+        )
+
     def _update(self, key: Key, **values: Any) -> None:
         values["updated_at"] = self._clock()
         cols = ", ".join(f"{name}=?" for name in values)

@@ -240,3 +240,28 @@ def test_an_output_path_naming_the_roster_is_refused(tmp_path: Path, option: str
     assert done.returncode == 2
     assert "is the roster itself" in done.stderr
     assert roster.read_bytes() == before
+
+
+def test_match_existing_makes_a_sync_without_the_journal_create_only_what_is_new(
+    tmp_path: Path,
+) -> None:
+    """A sync from another computer (a fresh journal) with --match-existing creates only the new
+    row: one listing per account, then one POST."""
+    roster = tmp_path / "roster.csv"
+    units = make_roster(roster, 6)
+    env = env_for(tmp_path)
+    with running_sandbox("--rate", "50/s") as sandbox:
+        assert run(import_args(roster, sandbox, "50/s"), env).returncode == 0
+        with roster.open("a", encoding="utf-8") as fh:
+            fh.write(f"{units[0][0]},NEW-1,New Member,Busy\n")
+        elsewhere = env_for(tmp_path / "other-computer")
+        args = import_args(roster, sandbox, "50/s", "--match-existing")
+        done = run(args, elsewhere)
+        assert done.returncode == 0, done.stdout + done.stderr
+        second_run = sandbox.requests()[6:]
+        held = held_units(sandbox)
+    assert len(held) == 7
+    assert all(n == 1 for n in held.values())
+    assert [r["method"] for r in second_run].count("GET") == 3  # 6 rows on 3 accounts
+    assert [r["method"] for r in second_run].count("POST") == 1
+    assert "Summary: 1 created, 6 already created" in done.stdout

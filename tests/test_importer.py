@@ -334,3 +334,42 @@ def test_units_match_ignoring_case_when_settling(tmp_path: Path, unit: str) -> N
     importer.run(plan_import(prep.valid, journal.entries()))
     assert server.posts() == 0
     assert journal.entries()[row.norm.key].ident_id == 7
+
+
+def test_match_existing_adopts_units_already_on_the_server_listing_each_account_once(
+    tmp_path: Path,
+) -> None:
+    """With match_existing, units already on the server are adopted, not created again; each
+    account is listed once; the adopted rows count as created by no run of this journal."""
+    prep = roster(tmp_path, 4)
+    server = Server()
+    server.held += [
+        {"id": 70, "account": ACCOUNTS[0], "unitNum": "u-0"},
+        {"id": 71, "account": ACCOUNTS[1], "unitNum": "U-3"},
+    ]
+    time = FakeTime()
+    journal = Journal.open(tmp_path / "j.sqlite", "c", clock=time.clock)
+    pacer = Pacer(Rate(10, 60.0), state_path=None, key_id="k", clock=time.clock, sleep=time.sleep)
+    client = SonoranClient("http://127.0.0.1:1", "k", transport=httpx.MockTransport(server.handler))
+    importer = Importer(
+        client,
+        journal,
+        pacer,
+        source_file="r",
+        clock=time.clock,
+        sleep=time.sleep,
+        match_existing=True,
+    )
+    outcome = importer.run(plan_import(prep.valid, journal.entries()))
+    assert outcome.stop == DONE
+    assert server.log == [
+        ("GET", ACCOUNTS[0]),
+        ("GET", ACCOUNTS[1]),
+        ("POST", ACCOUNTS[1]),
+        ("POST", ACCOUNTS[0]),
+    ]
+    entries = {e.unit_num: e for e in journal.entries().values()}
+    assert (entries["U-0"].ident_id, entries["U-3"].ident_id) == (70, 71)
+    assert entries["U-0"].created_at is None
+    assert entries["U-0"].attempts == 0
+    assert {e.state for e in entries.values()} == {CREATED}
