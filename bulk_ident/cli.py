@@ -487,7 +487,7 @@ def import_(
     from bulk_ident.importer import DONE, INTERRUPTED, Importer
     from bulk_ident.journal import Journal, default_journal_path
     from bulk_ident.pacing import Pacer, default_state_path
-    from bulk_ident.plan import plan_import
+    from bulk_ident.plan import ALREADY, plan_import
     from bulk_ident.rates import parse_rate
     from bulk_ident.sonoran import SonoranClient, check_base_url, key_fingerprint, load_api_key
 
@@ -519,7 +519,7 @@ def import_(
             click.echo("Fix them and run again, or add --skip-invalid to send the valid rows.")
             sys.exit(EXIT_ROWS)
         steps = plan_import(prep.valid, journal.entries())
-        todo = sum(1 for s in steps if s.action != "already created")
+        todo = sum(1 for s in steps if s.action != ALREADY)
         log = _open_log(log_file)
         try:
             with (
@@ -576,9 +576,9 @@ def import_(
 
 def counts_ok(counts: dict[str, int]) -> bool:
     """Every row created or already created."""
-    return all(
-        n == 0 for result, n in counts.items() if result not in ("created", "already created")
-    )
+    from bulk_ident.plan import R_ALREADY, R_CREATED
+
+    return all(n == 0 for result, n in counts.items() if result not in (R_CREATED, R_ALREADY))
 
 
 def _open_log(path: Path | None) -> TextIO | None:

@@ -7,6 +7,7 @@ by listing the account's identifiers before that row is ever posted again.
 
 from __future__ import annotations
 
+import enum
 import time
 from collections import deque
 from collections.abc import Callable
@@ -33,6 +34,16 @@ UNAUTHORISED = "unauthorised"
 RATE_LIMITED = "rate limited"
 UNREACHABLE = "unreachable"
 FAULTS = "faults"
+
+
+class _Next(enum.Enum):
+    """What the run loop does with a row after one request for it."""
+
+    DONE = enum.auto()  # it has its outcome
+    AGAIN = enum.auto()  # send for it again next (after a 429, or when a stop was asked)
+    LATER = enum.auto()  # try again after the other rows (the server could not be asked)
+    SETTLE_LATER = enum.auto()  # its outcome is in doubt: list its account before any new POST
+    POST_NOW = enum.auto()  # settled as not on the server: post it again, now
 
 
 @dataclass(frozen=True)
@@ -117,33 +128,26 @@ class Importer:
             if self._stop():
                 return self._end(INTERRUPTED, "stopped by request")
             step = queue.popleft()
-            if step.key in settle:
-                again = self._settle(step)
-                if again == "absent":
-                    settle.discard(step.key)
-                    queue.appendleft(step)
-                elif again == "retry":
-                    queue.append(step)
-                elif again == "front":
-                    queue.appendleft(step)
-                elif again == "done":
-                    settle.discard(step.key)
-            else:
-                again = self._create(step)
-                if again == "unknown":
-                    settle.add(step.key)
-                    queue.append(step)
-                elif again == "front":
-                    queue.appendleft(step)
-                elif again == "retry":
-                    queue.append(step)
+            after = self._settle(step) if step.key in settle else self._create(step)
+            if after is _Next.DONE:
+                settle.discard(step.key)
+            elif after is _Next.POST_NOW:  # settled: not on the server
+                settle.discard(step.key)
+                queue.appendleft(step)
+            elif after is _Next.SETTLE_LATER:  # the outcome is in doubt
+                settle.add(step.key)
+                queue.append(step)
+            elif after is _Next.AGAIN:  # the same row next (after a 429 or a stop request)
+                queue.appendleft(step)
+            else:  # _Next.LATER: after the other rows
+                queue.append(step)
             if self._outcome.stop != DONE:
                 return self._outcome
         return self._outcome
 
     # -- one row -------------------------------------------------------------------------------
 
-    def _create(self, step: Step) -> str:
+    def _create(self, step: Step) -> _Next:
         payload = step.checked.norm.payload
         assert payload is not None
         entry = self.journal.get(step.key)
@@ -154,12 +158,12 @@ class Importer:
                 f"gave up after {entry.attempts} attempts: {entry.error or 'no clear answer'}",
             )
             self._emit(Event("failed", step.row, "gave up"))
-            return "done"
+            return _Next.DONE
         if self._match_existing and entry is None:
             account, unit_key = step.key
             if account not in self._listed:
                 listed = self._list(step)
-                if isinstance(listed, str):
+                if isinstance(listed, _Next):
                     return listed
             found = [i.ident_id for i in self._listed[account] if i.unit_num.casefold() == unit_key]
             if found:
@@ -172,9 +176,9 @@ class Importer:
                     source_row=step.row,
                 )
                 self._emit(Event("adopted", step.row, str(max(found))))
-                return "done"
+                return _Next.DONE
         if not self.pacer.wait_turn(stop=self._stop, tick=self._on_wait):
-            return "front"
+            return _Next.AGAIN
         self.journal.record_intent(
             step.key,
             str(payload["unitNum"]),
@@ -195,52 +199,52 @@ class Importer:
                 self.journal.record_created(step.key, ident_id, status)
                 self._clear_streaks()
                 self._emit(Event("created", step.row, str(ident_id)))
-                return "done"
+                return _Next.DONE
             case Rejected(status=status, message=message):
                 self.journal.record_failed(step.key, status, message)
                 self._clear_streaks()
                 self._emit(Event("failed", step.row, message))
-                return "done"
+                return _Next.DONE
             case Unauthorised(status=status, message=message):
                 self.journal.record_pending(step.key, status, message)
                 self._end(UNAUTHORISED, f"the server refused the API key ({status}: {message})")
-                return "front"
+                return _Next.AGAIN
             case RateLimited(retry_after=retry_after, message=message):
                 self.journal.record_pending(step.key, 429, message)
                 self._on_rate_limited(step, retry_after)
-                return "front"
+                return _Next.AGAIN
             case NotSent(reason=reason):
                 self.journal.record_pending(step.key, None, reason)
                 self._on_not_sent(step, reason)
-                return "front"
+                return _Next.AGAIN
             case Unknown(reason=reason, status=status):
                 self.journal.record_unknown(step.key, status, reason)
                 self._emit(Event("unknown", step.row, reason))
                 self._faults += 1
                 if self._faults >= self.settings.max_faults:
                     self._end(FAULTS, f"{self._faults} requests in a row had no clear answer")
-                return "unknown"
+                return _Next.SETTLE_LATER
         raise AssertionError(outcome)  # pragma: no cover - the match is exhaustive
 
-    def _settle(self, step: Step) -> str:
+    def _settle(self, step: Step) -> _Next:
         """Look for the row on the server: adopt it if there, else post it again."""
         listed = self._list(step)
-        if isinstance(listed, str):
+        if isinstance(listed, _Next):
             return listed
         unit_key = step.key[1]
         found = [i.ident_id for i in listed if i.unit_num.casefold() == unit_key]
         if found:
             self.journal.record_created(step.key, max(found), None)
             self._emit(Event("adopted", step.row, str(max(found))))
-            return "done"
+            return _Next.DONE
         self.journal.record_pending(step.key, None, "not on the server: posting again")
         self._emit(Event("absent", step.row))
-        return "absent"
+        return _Next.POST_NOW
 
-    def _list(self, step: Step) -> list[RemoteIdentifier] | str:
+    def _list(self, step: Step) -> list[RemoteIdentifier] | _Next:
         """List the step's account (paced): its identifiers, or what to do with the step next."""
         if not self.pacer.wait_turn(stop=self._stop, tick=self._on_wait):
-            return "front"
+            return _Next.AGAIN
         self._emit(Event("send", step.row, "GET"))
         self._outcome.lists += 1
         account = step.key[0]
@@ -252,19 +256,19 @@ class Importer:
                 return identifiers
             case Unauthorised(status=status, message=message):
                 self._end(UNAUTHORISED, f"the server refused the API key ({status}: {message})")
-                return "front"
+                return _Next.AGAIN
             case RateLimited(retry_after=retry_after):
                 self._on_rate_limited(step, retry_after)
-                return "front"
+                return _Next.AGAIN
             case NotSent(reason=reason):
                 self._on_not_sent(step, reason)
-                return "retry"
+                return _Next.LATER
             case Rejected(status=status, message=message) | Unknown(status=status, reason=message):
                 self._emit(Event("settle_failed", step.row, message))
                 self._faults += 1
                 if self._faults >= self.settings.max_faults:
                     self._end(FAULTS, f"{self._faults} requests in a row failed ({message})")
-                return "retry"
+                return _Next.LATER
         raise AssertionError(outcome)  # pragma: no cover - the match is exhaustive
 
     # -- streaks and stops ---------------------------------------------------------------------
