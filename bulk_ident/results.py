@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import html
 import io
 import itertools
 import json
@@ -20,7 +21,6 @@ import zipfile
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import IO
-from xml.sax.saxutils import escape
 
 from bulk_ident.identifier import ALIASES, DEFAULTS, MAX_LENGTH, PAGES, STATUSES
 
@@ -208,7 +208,9 @@ def _xlsx_rows(
     out = []
     for values in rows:
         if _NEEDS_CARE.search("".join(values)):
-            values = [escape(_XML_ILLEGAL.sub("", v)) for v in values]  # noqa: PLW2901
+            values = [  # noqa: PLW2901
+                html.escape(_XML_ILLEGAL.sub("", v), quote=False) for v in values
+            ]
         if first is None:
             out.append(f"<row>{open_}{sep.join(values)}{_CLOSE}</row>")
             continue
@@ -229,7 +231,7 @@ def _write_xlsx(
     sheet: str,
     numbers: frozenset[int],
 ) -> None:
-    name = escape(re.sub(r"[\[\]:*?/\\]", "_", sheet)[:31] or "Results")
+    name = html.escape(re.sub(r"[\[\]:*?/\\]", "_", sheet)[:31] or "Results")  # an attribute
     with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
         zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
         zf.writestr("_rels/.rels", _ROOT_RELS)
