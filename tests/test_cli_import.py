@@ -225,6 +225,12 @@ def test_results_rebuilds_the_sheet_from_the_journal_without_the_network(tmp_pat
         u: r["identId"] for u, r in imported.items()
     }
     assert all(r["identId"] for r in rebuilt.values())
+    # Without the key, naming the journal file is enough: it holds one community.
+    journal = next((tmp_path / "state" / "bulk-ident").glob("journal-*.sqlite"))
+    keyless = env | {"SONORAN_API_KEY": ""}
+    again = run([*command, "--state", str(journal), "--results", str(rebuilt_path)], keyless)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert results_by_unit(rebuilt_path) == rebuilt
 
 
 @pytest.mark.parametrize("option", ["--results", "--state", "--log-file"])
