@@ -31,7 +31,14 @@ EXIT_STOPPED = 3  # stopped early (unauthorised, rate limited, repeated faults);
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _InOrder(click.Group):
+    """Lists the commands in the order of the work (check, import, ...), not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=_InOrder, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="bulk-ident")
 def cli() -> None:
     """Import a department roster (CSV or Excel) into Sonoran CAD as unit identifiers."""
@@ -104,7 +111,7 @@ def _print_problems(prep: Any, limit: int = 10) -> None:
         click.echo(f"  ... and {total - shown} more in the results sheet")
 
 
-@cli.command()
+@cli.command(short_help="Dry run: validate a roster and show what import would send.")
 @reading_options
 @results_option
 @click.option(
@@ -182,7 +189,7 @@ def _write(action: Callable[[], None], path: Path) -> None:
         raise InputError(f"can't write {path}: {err.strerror or err}") from None
 
 
-@cli.command()
+@cli.command(short_help="Write an empty roster template (.xlsx) with dropdowns.")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 def template(path: Path) -> None:
     """Write an empty roster PATH.xlsx with the canonical headers and dropdowns."""
@@ -200,7 +207,7 @@ def template(path: Path) -> None:
 # -- commands are added below; keep each one a thin layer over the library --
 
 
-@cli.command()
+@cli.command(short_help="Run a local Sonoran stand-in on 127.0.0.1 for rehearsals.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -442,7 +449,7 @@ def server_options(func: F) -> F:
     return func
 
 
-@cli.command("import")
+@cli.command("import", short_help="Create one identifier per valid row: paced, resumable.")
 @reading_options
 @server_options
 @click.option("--rate", default="10/min", show_default=True, help="Requests allowed: N/min, N/s.")
@@ -606,7 +613,7 @@ def _import_report(
     return counts
 
 
-@cli.command()
+@cli.command(short_help="Rebuild the results sheet from the journal (no network).")
 @reading_options
 @server_options
 @results_option
