@@ -32,10 +32,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _InOrder(click.Group):
-    """Lists the commands in the order of the work (check, import, ...), not alphabetically."""
+    """Lists the commands in the order of the work, not alphabetically."""
+
+    order = ("template", "check", "import", "results", "sandbox")
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return sorted(self.commands, key=lambda n: self.order.index(n) if n in self.order else 99)
 
 
 @click.group(cls=_InOrder, context_settings={"help_option_names": ["-h", "--help"]})
