@@ -20,7 +20,7 @@ import openpyxl
 # Run as a script from anywhere: make the checkout importable without installing it.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bulk_ident.roster import read_roster
+from bulk_ident.read.roster import read_roster
 
 OUT = Path(__file__).resolve().parent / "out"
 SIZES = (10_000, 100_000)

@@ -16,12 +16,12 @@ import click
 
 from bulk_ident import __version__
 from bulk_ident.errors import ApiError, BulkIdentError, InputError, JournalError
-from bulk_ident.results import default_results_path, number_columns, write_table
-from bulk_ident.roster import collector_paused
+from bulk_ident.read.roster import collector_paused
+from bulk_ident.report.results import default_results_path, number_columns, write_table
 
 if TYPE_CHECKING:
-    from bulk_ident.importer import Event
-    from bulk_ident.sonoran import RequestRecord
+    from bulk_ident.cad.client import RequestRecord
+    from bulk_ident.sync.importer import Event
 
 EXIT_OK = 0
 EXIT_ROWS = 1  # finished, but some rows are invalid, duplicate or failed
@@ -135,7 +135,7 @@ def check(
     Exit 0 when every row is valid, 1 when some are invalid or duplicate, 2 when the file or the
     options can't be used.
     """
-    from bulk_ident.check import DUPLICATE, INVALID, check_table, payload_lines, prepare
+    from bulk_ident.prepare import DUPLICATE, INVALID, check_table, payload_lines, prepare
 
     with collector_paused():
         prep = prepare(roster, sheet=sheet, encoding=encoding, maps=maps, defaults=defaults)
@@ -195,7 +195,7 @@ def _write(action: Callable[[], None], path: Path) -> None:
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 def template(path: Path) -> None:
     """Write an empty roster PATH.xlsx with the canonical headers and dropdowns."""
-    from bulk_ident.results import write_template
+    from bulk_ident.report.results import write_template
 
     if path.suffix.lower() != ".xlsx":
         raise InputError(f"{path}: the template is an Excel file; give a name ending in .xlsx")
@@ -288,8 +288,8 @@ def sandbox(
     import signal
     import threading
 
+    from bulk_ident.cad.sandbox import Sandbox, SandboxConfig, load_accounts, parse_slow
     from bulk_ident.rates import parse_rate
-    from bulk_ident.sandbox import Sandbox, SandboxConfig, load_accounts, parse_slow
 
     slow, slow_seconds = parse_slow(slow_text) if slow_text else (0.0, 0.0)
     config = SandboxConfig(
@@ -492,13 +492,13 @@ def import_(
     Exit 0 all created; 1 some rows invalid, duplicate or failed; 2 unusable input; 3 stopped
     early (resumable); 130/143 interrupted.
     """
-    from bulk_ident.check import prepare
-    from bulk_ident.importer import DONE, INTERRUPTED, Importer
-    from bulk_ident.journal import Journal, default_journal_path
-    from bulk_ident.pacing import Pacer, default_state_path
-    from bulk_ident.plan import ALREADY, plan_import
+    from bulk_ident.cad.client import SonoranClient, check_base_url, key_fingerprint, load_api_key
+    from bulk_ident.prepare import prepare
     from bulk_ident.rates import parse_rate
-    from bulk_ident.sonoran import SonoranClient, check_base_url, key_fingerprint, load_api_key
+    from bulk_ident.sync.importer import DONE, INTERRUPTED, Importer
+    from bulk_ident.sync.journal import Journal, default_journal_path
+    from bulk_ident.sync.pacing import Pacer, default_state_path
+    from bulk_ident.sync.plan import ALREADY, plan_import
 
     pace = parse_rate(rate)
     url = check_base_url(base_url)
@@ -585,7 +585,7 @@ def import_(
 
 def counts_ok(counts: dict[str, int]) -> bool:
     """Every row created or already created."""
-    from bulk_ident.plan import R_ALREADY, R_CREATED
+    from bulk_ident.sync.plan import R_ALREADY, R_CREATED
 
     return all(n == 0 for result, n in counts.items() if result not in (R_CREATED, R_ALREADY))
 
@@ -604,7 +604,7 @@ def _import_report(
     prep: Any, journal: Any, out: Path, started: float | None, held: str | None, elapsed: float
 ) -> dict[str, int]:
     """Write the results sheet from the journal and print the summary; return the counts."""
-    from bulk_ident.plan import count_results, import_table, row_results
+    from bulk_ident.sync.plan import count_results, import_table, row_results
 
     results = row_results(prep, journal.entries(), run_started=started, held_back=held)
     header, rows = import_table(prep, results)
@@ -631,9 +631,9 @@ def results(
     results_path: Path | None,
 ) -> None:
     """Rebuild the results sheet of ROSTER from the journal, without network access."""
-    from bulk_ident.check import prepare
-    from bulk_ident.journal import Journal, default_journal_path, only_community
-    from bulk_ident.sonoran import check_base_url, key_fingerprint, load_api_key
+    from bulk_ident.cad.client import check_base_url, key_fingerprint, load_api_key
+    from bulk_ident.prepare import prepare
+    from bulk_ident.sync.journal import Journal, default_journal_path, only_community
 
     url = check_base_url(base_url)
     try:

@@ -12,8 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bulk_ident.check import Prepared, prepare
-from bulk_ident.importer import (
+from bulk_ident.cad.client import SonoranClient
+from bulk_ident.prepare import Prepared, prepare
+from bulk_ident.rates import Rate
+from bulk_ident.sync.importer import (
     DONE,
     FAULTS,
     INTERRUPTED,
@@ -24,11 +26,9 @@ from bulk_ident.importer import (
     Importer,
     Settings,
 )
-from bulk_ident.journal import CREATED, FAILED, PENDING, UNKNOWN, Journal
-from bulk_ident.pacing import Pacer
-from bulk_ident.plan import SETTLE, plan_import
-from bulk_ident.rates import Rate
-from bulk_ident.sonoran import SonoranClient
+from bulk_ident.sync.journal import CREATED, FAILED, PENDING, UNKNOWN, Journal
+from bulk_ident.sync.pacing import Pacer
+from bulk_ident.sync.plan import SETTLE, plan_import
 
 ACCOUNTS = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bulk_ident.errors import JournalError
-from bulk_ident.journal import (
+from bulk_ident.sync.journal import (
     CREATED,
     FAILED,
     SENDING,
@@ -69,7 +69,7 @@ def test_a_second_process_is_refused_and_a_killed_ones_lock_is_not(tmp_path: Pat
     """While a process holds the journal another is refused; once it is killed, it opens."""
     path = tmp_path / "j.sqlite"
     code = (
-        "import sys, time; from pathlib import Path; from bulk_ident.journal import Journal;"
+        "import sys, time; from pathlib import Path; from bulk_ident.sync.journal import Journal;"
         f"j = Journal.open(Path({str(path)!r}), 'c'); print('open', flush=True); time.sleep(60)"
     )
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

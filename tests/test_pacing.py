@@ -20,8 +20,8 @@ import pytest
 from filelock import FileLock, Timeout, UnixFileLock
 
 from bulk_ident.errors import JournalError
-from bulk_ident.pacing import MAX_PAUSE, MAX_SLOWDOWN, STEP, Pacer, default_state_path
 from bulk_ident.rates import Rate
+from bulk_ident.sync.pacing import MAX_PAUSE, MAX_SLOWDOWN, STEP, Pacer, default_state_path
 
 REPO = Path(__file__).resolve().parents[1]
 TEN_PER_MINUTE = Rate(10, 60.0)
@@ -232,7 +232,7 @@ def test_an_unusable_state_path_is_a_journal_error(tmp_path: Path) -> None:
 WORKER = """
 import json, sys, time
 from pathlib import Path
-from bulk_ident.pacing import Pacer
+from bulk_ident.sync.pacing import Pacer
 from bulk_ident.rates import Rate
 
 path, start_at, n = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bulk_ident.check import Prepared, prepare
-from bulk_ident.journal import Journal
-from bulk_ident.plan import (
+from bulk_ident.prepare import Prepared, prepare
+from bulk_ident.sync.journal import Journal
+from bulk_ident.sync.plan import (
     ALREADY,
     CREATE,
     R_ALREADY,

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
 from openpyxl import load_workbook
 
-from bulk_ident.check import NORMALISED_COLUMNS, prepare
 from bulk_ident.cli import cli
 from bulk_ident.identifier import PROPERTIES, property_for
-from bulk_ident.results import (
+from bulk_ident.prepare import NORMALISED_COLUMNS, prepare
+from bulk_ident.report.results import (
     TEMPLATE_ORDER,
     default_results_path,
     neutralise_csv,

@@ -1,4 +1,4 @@
-"""Tests for bulk_ident.roster: each cell arrives as the text the user sees, with its row number."""
+"""Tests for bulk_ident.read.roster: each cell arrives as the text the user sees, by row."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from openpyxl.workbook.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bulk_ident.errors import InputError
-from bulk_ident.roster import (
+from bulk_ident.read.roster import (
     HEADER_SEARCH_ROWS,
     Roster,
     format_number,

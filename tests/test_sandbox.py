@@ -16,10 +16,7 @@ import httpx
 import pytest
 from sandbox_proc import running_sandbox
 
-from bulk_ident.errors import InputError
-from bulk_ident.rates import Rate
-from bulk_ident.sandbox import Sandbox, SandboxConfig, fingerprint, load_accounts, parse_slow
-from bulk_ident.sonoran import (
+from bulk_ident.cad.client import (
     Created,
     Listed,
     NotSent,
@@ -31,6 +28,9 @@ from bulk_ident.sonoran import (
     Unknown,
     key_fingerprint,
 )
+from bulk_ident.cad.sandbox import Sandbox, SandboxConfig, fingerprint, load_accounts, parse_slow
+from bulk_ident.errors import InputError
+from bulk_ident.rates import Rate
 
 KEY = "sandbox-test-key-" + secrets.token_hex(8)
 ACCOUNT = "7c0ef1b2-3a4d-4e5f-8a9b-0c1d2e3f4a5b"

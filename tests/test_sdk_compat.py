@@ -14,7 +14,7 @@ import pytest
 import sonoran
 from sandbox_proc import SandboxProcess, running_sandbox
 
-from bulk_ident.sonoran import Created, Listed, SonoranClient
+from bulk_ident.cad.client import Created, Listed, SonoranClient
 
 pytestmark = pytest.mark.e2e
 

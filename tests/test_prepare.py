@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
 
-from bulk_ident.check import (
+from bulk_ident.errors import InputError
+from bulk_ident.identifier import DEFAULTS, Normalised
+from bulk_ident.prepare import (
     DUPLICATE,
     INVALID,
     NORMALISED_COLUMNS,
@@ -19,8 +21,6 @@ from bulk_ident.check import (
     payload_lines,
     prepare,
 )
-from bulk_ident.errors import InputError
-from bulk_ident.identifier import DEFAULTS, Normalised
 
 HEADER = ["Account UUID", "Unit #", "Name", "Status"]
 

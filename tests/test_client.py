@@ -1,4 +1,4 @@
-"""Tests for bulk_ident.sonoran with httpx.MockTransport: requests sent, replies classified."""
+"""Tests for bulk_ident.cad.client with httpx.MockTransport: requests sent, replies classified."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from bulk_ident import __version__
-from bulk_ident.errors import ApiError, InputError
-from bulk_ident.sonoran import (
+from bulk_ident.cad.client import (
     DEFAULT_BASE_URL,
     Created,
     Listed,
@@ -32,6 +31,7 @@ from bulk_ident.sonoran import (
     key_fingerprint,
     load_api_key,
 )
+from bulk_ident.errors import ApiError, InputError
 
 KEY = "test-key-Zq8rT2vX"
 ACCOUNT = "7c0ef1b2-3a4d-4e5f-8a9b-0c1d2e3f4a5b"

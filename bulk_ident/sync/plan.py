@@ -8,8 +8,8 @@ import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from bulk_ident.check import Checked, Prepared
-from bulk_ident.journal import CREATED, FAILED, UNKNOWN, Entry, Key, payload_hash
+from bulk_ident.prepare import Checked, Prepared
+from bulk_ident.sync.journal import CREATED, FAILED, UNKNOWN, Entry, Key, payload_hash
 
 CREATE = "create"
 SETTLE = "settle"

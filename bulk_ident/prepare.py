@@ -21,7 +21,7 @@ from bulk_ident.identifier import (
     parse_assignments,
     parse_defaults,
 )
-from bulk_ident.roster import Roster, Row, read_roster
+from bulk_ident.read.roster import Roster, Row, read_roster
 
 WOULD_CREATE = "would create"
 INVALID = "invalid"

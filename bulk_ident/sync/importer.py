@@ -13,10 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bulk_ident.journal import Journal
-from bulk_ident.pacing import Pacer
-from bulk_ident.plan import ALREADY, SETTLE, Step
-from bulk_ident.sonoran import (
+from bulk_ident.cad.client import (
     Created,
     Listed,
     NotSent,
@@ -27,6 +24,9 @@ from bulk_ident.sonoran import (
     Unauthorised,
     Unknown,
 )
+from bulk_ident.sync.journal import Journal
+from bulk_ident.sync.pacing import Pacer
+from bulk_ident.sync.plan import ALREADY, SETTLE, Step
 
 DONE = "done"
 INTERRUPTED = "interrupted"

@@ -1,0 +1,1 @@
+"""Reading rosters: a path or URL to rows of the exact text the user sees."""

@@ -1,0 +1,1 @@
+"""What a run says: the results, plan and check sheets, and the file writer."""

@@ -1,0 +1,1 @@
+"""Syncing the server to the roster: the plan, the journal, the pace and the run."""
