@@ -195,7 +195,7 @@ def _write(action: Callable[[], None], path: Path) -> None:
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 def template(path: Path) -> None:
     """Write an empty roster PATH.xlsx with the canonical headers and dropdowns."""
-    from bulk_ident.report.results import write_template
+    from bulk_ident.report.template import write_template
 
     if path.suffix.lower() != ".xlsx":
         raise InputError(f"{path}: the template is an Excel file; give a name ending in .xlsx")

@@ -17,13 +17,8 @@ from openpyxl import load_workbook
 from bulk_ident.cli import cli
 from bulk_ident.identifier import PROPERTIES, property_for
 from bulk_ident.prepare import NORMALISED_COLUMNS, prepare
-from bulk_ident.report.results import (
-    TEMPLATE_ORDER,
-    default_results_path,
-    neutralise_csv,
-    write_table,
-    write_template,
-)
+from bulk_ident.report.results import default_results_path, neutralise_csv, write_table
+from bulk_ident.report.template import TEMPLATE_ORDER, write_template
 
 TRICKY = ["007", "=1+1", "@x", "+12", "-5", "-a", "+a", "Zoë Müller", "a & <b>", "  pad  ", "🚓"]
 

@@ -26,6 +26,7 @@ from xml.etree import ElementTree
 import python_calamine
 
 from bulk_ident.errors import InputError
+from bulk_ident.read.sources import local_source
 
 __all__ = [
     "HEADER_SEARCH_ROWS",
@@ -104,7 +105,7 @@ def read_roster(
         raise InputError(
             f"{path}: unsupported file type ({shown}); use .xlsx, .xlsm, .csv, .tsv or .txt."
         )
-    data = _read_bytes(path)
+    data = local_source(path).data
     if not data.strip():
         raise InputError(f"{path} is empty.")
     with collector_paused():
@@ -135,22 +136,6 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found.") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not a roster file.") from None
-    except PermissionError:
-        raise InputError(
-            f"{path} can't be read (permission denied): check its permissions, or close it "
-            "in any program that locks it."
-        ) from None
-    except OSError as err:
-        raise InputError(f"{path} can't be read: {err.strerror or err}.") from None
 
 
 # --------------------------------------------------------------------------- shared assembly
