@@ -10,11 +10,28 @@ import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from bulk_ident.errors import InputError
 
 ACCOUNT = "accountUuid"
+
+
+class Payload(TypedDict):
+    """The create body: all eleven documented properties, always sent (defaults filled in)."""
+
+    status: int
+    aop: str
+    unitNum: str
+    name: str
+    district: str
+    department: str
+    subdivision: str
+    rank: str
+    group: str
+    page: int
+    isDispatch: bool
+
 
 # The create body, in the order of Sonoran's documentation, with the documented defaults.
 DEFAULTS: dict[str, Any] = {
@@ -30,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "page": -1,
     "isDispatch": False,
 }
+PAYLOAD_FIELDS: tuple[str, ...] = tuple(DEFAULTS)
 PROPERTIES: tuple[str, ...] = (ACCOUNT, *DEFAULTS)
 TEXT_PROPERTIES = frozenset(p for p, v in DEFAULTS.items() if isinstance(v, str))
 
@@ -302,7 +320,7 @@ class Normalised:
     row: int
     account: str | None  # canonical UUID when readable, even if other cells have problems
     unit_num: str | None  # likewise
-    payload: dict[str, Any] | None  # all 11 properties; None when there are problems
+    payload: Payload | None  # all 11 properties; None when there are problems
     problems: tuple[Problem, ...] = field(default=())
 
     @property
@@ -313,18 +331,12 @@ class Normalised:
         return (self.account, self.unit_num.casefold())
 
 
-def normalise(
-    row: int, values: Sequence[str], headers: HeaderMap, defaults: Mapping[str, Any]
-) -> Normalised:
-    """Turn one row's cells into the identifier payload, collecting every problem."""
-    return Normaliser(headers, defaults)(row, values)
-
-
 _SHORTEST_LIMIT = min(MAX_LENGTH.values())
 
 
 class Normaliser:
-    """`normalise` for every row of one roster: the column plan is worked out once.
+    """Turns each row of one roster into its payload or its problems; the column plan is worked
+    out once.
 
     Most rows are plain: no control characters, every cell shorter than any length limit, a
     canonical UUID, and statuses spelled like the rows above. Those are built by one dict
@@ -361,7 +373,7 @@ class Normaliser:
                     if error is not None:
                         return self._careful(row, values)
                     payload[prop] = value
-            return Normalised(row, account, payload["unitNum"], payload)
+            return Normalised(row, account, payload["unitNum"], cast(Payload, payload))
         return self._careful(row, values)
 
     def _careful(self, row: int, values: Sequence[str]) -> Normalised:
@@ -387,4 +399,4 @@ class Normaliser:
         unit_num = parsed.get("unitNum")
         if problems:
             return Normalised(row, account, unit_num, None, tuple(problems))
-        return Normalised(row, account, unit_num, parsed)
+        return Normalised(row, account, unit_num, cast(Payload, parsed))

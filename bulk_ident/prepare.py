@@ -1,9 +1,11 @@
-"""Read a roster and validate every row: what ``check`` reports is exactly what ``import`` sends."""
+"""Read a roster and validate every row as it streams by: what ``check`` reports is exactly what
+``import`` sends. Pure apart from reading the file: no network.
+"""
 
 from __future__ import annotations
 
 import functools
-import json
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +13,6 @@ from typing import Any
 
 from bulk_ident.errors import InputError
 from bulk_ident.identifier import (
-    ACCOUNT,
-    DEFAULTS,
     HeaderMap,
     Normalised,
     Normaliser,
@@ -22,10 +22,20 @@ from bulk_ident.identifier import (
     parse_defaults,
 )
 from bulk_ident.read.roster import Roster, Row, read_roster
+from bulk_ident.read.sources import Source, local_source
+from bulk_ident.words import Result
 
-WOULD_CREATE = "would create"
-INVALID = "invalid"
-DUPLICATE = "duplicate"
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read and map a roster: the options ``check``, ``import`` and ``results`` share."""
+
+    sheet: str | None = None
+    encoding: str | None = None
+    maps: Sequence[str] = ()  # "COLUMN=property"
+    defaults: Sequence[str] = ()  # "property=value"
 
 
 @dataclass(slots=True)  # not frozen: see Normalised
@@ -42,11 +52,11 @@ class Checked:
         return self.norm.payload is not None and self.duplicate_of is None
 
     @property
-    def verdict(self) -> str:
-        """``would create``, ``invalid`` or ``duplicate``."""
+    def verdict(self) -> Result:
+        """``valid``, ``invalid`` or ``duplicate``."""
         if self.norm.payload is None:
-            return INVALID
-        return DUPLICATE if self.duplicate_of is not None else WOULD_CREATE
+            return Result.INVALID
+        return Result.DUPLICATE if self.duplicate_of is not None else Result.VALID
 
     @property
     def problems(self) -> list[str]:
@@ -57,99 +67,123 @@ class Checked:
         return out
 
 
-def find_duplicates(rows: Sequence[Normalised]) -> dict[int, int]:
-    """Row number -> the earlier row with the same account and unit number (case ignored)."""
-    first: dict[tuple[str, str], int] = {}
-    dupes: dict[int, int] = {}
-    for norm in rows:
-        key = norm.key
-        if key is None:
-            continue
-        if key in first:
-            dupes[norm.row] = first[key]
-        else:
-            first[key] = norm.row
-    return dupes
+class Duplicates:
+    """Finds rows repeating an earlier row's account and unit number (case ignored), keeping only
+    what that needs: one entry per distinct key, the account strings shared."""
+
+    def __init__(self) -> None:
+        self._first: dict[Key, int] = {}
+        self._accounts: dict[str, str] = {}
+
+    def first_of(self, norm: Normalised) -> int | None:
+        """The earlier row with the same key, or None (and remember this row's key)."""
+        if norm.account is None or norm.unit_num is None:
+            return None
+        account = self._accounts.setdefault(norm.account, norm.account)
+        key = (account, norm.unit_num.casefold())
+        first = self._first.get(key)
+        if first is None:
+            self._first[key] = norm.row
+        return first
 
 
 @dataclass
 class Prepared:
-    """A roster read, mapped and validated."""
+    """A roster opened, mapped and ready to validate; its rows stream by once."""
 
+    source: Source
     roster: Roster
     headers: HeaderMap
-    rows: list[Checked]
+    normaliser: Normaliser
     warnings: list[str] = field(default_factory=list)
+    tally: Counter[Result] = field(default_factory=Counter)
+    problems_seen: list[tuple[int, str]] = field(default_factory=list)  # the first few
+    problems_total: int = 0
+    keep_problems: int = 10
 
     @property
     def where(self) -> str:
         """The file (and sheet) as the user names it."""
         return describe(self.roster)
 
+    def stream(self) -> Iterator[Checked]:
+        """Validate each row as it is read. Warnings and the tally are complete at the end."""
+        dupes = Duplicates()
+        normalise = self.normaliser
+        tally = self.tally
+        for row in self.roster.rows:
+            norm = normalise(row.number, row.values)
+            first = dupes.first_of(norm)
+            checked = Checked(row, norm, first)
+            if norm.payload is not None and first is None:
+                tally[Result.VALID] += 1
+            else:
+                tally[checked.verdict] += 1
+                self._note_problems(checked)
+            yield checked
+        self.warnings.extend(self.roster.warnings)
+
+    def _note_problems(self, checked: Checked) -> None:
+        for problem in checked.problems:
+            self.problems_total += 1
+            if len(self.problems_seen) < self.keep_problems:
+                self.problems_seen.append((checked.row.number, problem))
+
     @functools.cached_property
+    def rows(self) -> list[Checked]:
+        """Every row, read and validated (for the import, which plans over all of them)."""
+        return list(self.stream())
+
+    @property
     def valid(self) -> list[Checked]:
-        """Rows that would be sent."""
+        """The rows that would be sent."""
         return [c for c in self.rows if c.valid]
 
-    @functools.cached_property
-    def flawed(self) -> list[Checked]:
-        """Rows that would not be sent (invalid or duplicate), in roster order."""
-        return [c for c in self.rows if not c.valid]
-
-    def count(self, verdict: str) -> int:
-        """How many rows have this verdict."""
-        if verdict == WOULD_CREATE:
-            return len(self.valid)
-        return sum(1 for c in self.flawed if c.verdict == verdict)
+    @property
+    def invalid_count(self) -> int:
+        """Rows that would not be sent (invalid or duplicate), once the rows have been read."""
+        return self.tally[Result.INVALID] + self.tally[Result.DUPLICATE]
 
 
 def describe(roster: Roster) -> str:
     """``roster.xlsx, sheet 'Roster'`` or ``roster.csv``."""
-    name = roster.path.name
+    name = Path(roster.path).name
     return f"{name}, sheet '{roster.sheet}'" if roster.sheet is not None else name
 
 
-def prepare(
-    path: Path,
-    *,
-    sheet: str | None = None,
-    encoding: str | None = None,
-    maps: Sequence[str] = (),
-    defaults: Sequence[str] = (),
-) -> Prepared:
-    """Read, map and validate a roster. Raises InputError when the file or options can't be used."""
-    if sheet is not None and path.suffix.lower() not in (".xlsx", ".xlsm"):
+def open_source(roster: Path | Source) -> Source:
+    """A roster given as a path or as bytes already fetched."""
+    return roster if isinstance(roster, Source) else local_source(roster)
+
+
+def prepare(roster: Path | Source, options: ReadOptions = ReadOptions()) -> Prepared:
+    """Open, map and get ready to validate a roster; InputError if the file or options can't be
+    used. Rows are read as ``stream()`` (or ``rows``) is consumed."""
+    overrides = parse_assignments(options.maps, "--map")
+    default_values = parse_defaults(parse_assignments(options.defaults, "--default"))
+    source = open_source(roster)
+    if options.sheet is not None and source.suffix not in (".xlsx", ".xlsm"):
         raise InputError(
-            f"{path.name}: --sheet is for Excel workbooks (.xlsx); a {path.suffix or 'text'} "
-            "file has no sheets, so leave it out"
+            f"{Path(source.name).name}: --sheet is for Excel workbooks (.xlsx); a "
+            f"{source.suffix or 'text'} file has no sheets, so leave it out"
         )
-    overrides = parse_assignments(maps, "--map")
-    default_values = parse_defaults(parse_assignments(defaults, "--default"))
-    roster = read_roster(
+    path = source.path if source.path is not None else Path(source.name)
+    read = read_roster(
         path,
         is_header=lambda cells: looks_like_header(cells, overrides),
-        sheet=sheet,
-        encoding=encoding,
+        sheet=options.sheet,
+        encoding=options.encoding,
     )
-    where = describe(roster)
-    headers = map_headers(roster.columns, overrides, where=where)
-    warnings = list(roster.warnings)
+    where = describe(read)
+    headers = map_headers(read.columns, overrides, where=where)
+    warnings = []
     if headers.unmapped:
         warnings.append(
             "columns not sent (no matching property): "
             + ", ".join(f"'{c}'" for c in headers.unmapped)
             + "; name them with --map 'Column=property' if they should be"
         )
-    normaliser = Normaliser(headers, default_values)
-    norms = [normaliser(r.number, r.values) for r in roster.rows]
-    dupes = find_duplicates(norms)
-    rows = [Checked(r, n, dupes.get(r.number)) for r, n in zip(roster.rows, norms, strict=True)]
-    return Prepared(roster, headers, rows, warnings)
-
-
-# -- what check writes -----------------------------------------------------------------------
-
-NORMALISED_COLUMNS = tuple(f"API {p}" for p in (ACCOUNT, *DEFAULTS))
+    return Prepared(source, read, headers, Normaliser(headers, default_values), warnings)
 
 
 def api_text(value: Any) -> str:
@@ -159,40 +193,3 @@ def api_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def check_table(prep: Prepared) -> tuple[list[str], Iterator[list[str]]]:
-    """Header and rows of the ``check`` results sheet: the original row, verdict, problems, API."""
-    header = [*prep.roster.columns, "Row", "Result", "Problems", *NORMALISED_COLUMNS]
-
-    def rows() -> Iterator[list[str]]:
-        blank = [""] * len(NORMALISED_COLUMNS)
-        for c in prep.rows:
-            norm = c.norm
-            payload = norm.payload
-            if payload is None:
-                yield [*c.row.values, str(c.row.number), INVALID, "; ".join(c.problems), *blank]
-                continue
-            # The common case, inlined: this runs for every row of a large roster.
-            api = [
-                v
-                if type(v) is str
-                else ("true" if v is True else "false" if v is False else str(v))
-                for v in payload.values()
-            ]
-            if c.duplicate_of is None:
-                verdict, problems = WOULD_CREATE, ""
-            else:
-                verdict, problems = DUPLICATE, "; ".join(c.problems)
-            yield [*c.row.values, str(c.row.number), verdict, problems, norm.account or "", *api]
-
-    return header, rows()
-
-
-def payload_lines(prep: Prepared) -> Iterator[str]:
-    """The JSON Lines of ``--payloads``: one object per valid row, the body import will POST."""
-    for c in prep.valid:
-        yield json.dumps(
-            {"row": c.row.number, "accountUuid": c.norm.account, "payload": c.norm.payload},
-            ensure_ascii=False,
-        )

@@ -63,10 +63,10 @@ def test_windows_1252_semicolon_copy_matches_golden(tmp_path: Path) -> None:
     assert result.output.startswith(
         "Checked roster-ansi.csv (header on row 3, Windows-1252, semicolon-separated)\n"
     )
-    results = tmp_path / "roster-ansi.results.csv"
+    results = tmp_path / "roster-ansi.check.csv"
     text = results.read_text(encoding="utf-8-sig")
     assert "Zoë Müller" in text
-    assert text.splitlines()[0].startswith("Account UUID;unit #;Full Name;")
+    assert text.splitlines()[0].startswith("Row;Result;Problems;Account UUID;unit #;Full Name;")
 
 
 def test_summary_matches_golden(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_all_valid_exits_0(csv_roster: RosterWriter) -> None:
     assert result.output == (
         "Checked roster.csv (header on row 1, UTF-8, comma-separated)\n"
         "  2 rows read: 2 valid, 0 invalid, 0 duplicate; 0 blank rows skipped; 0 warnings\n"
-        f"Results: {path.with_name('roster.results.csv')}\n"
+        f"Results: {path.with_name('roster.check.csv')}\n"
     )
 
 
@@ -156,11 +156,11 @@ def test_summary_shows_the_first_ten_problems(csv_roster: RosterWriter) -> None:
 @pytest.mark.parametrize(
     ("name", "results_name"),
     [
-        ("roster.xlsx", "roster.results.xlsx"),
-        ("roster.xlsm", "roster.results.xlsx"),
-        ("roster.csv", "roster.results.csv"),
-        ("roster.tsv", "roster.results.tsv"),
-        ("Roster.CSV", "Roster.results.CSV"),
+        ("roster.xlsx", "roster.check.xlsx"),
+        ("roster.xlsm", "roster.check.xlsx"),
+        ("roster.csv", "roster.check.csv"),
+        ("roster.tsv", "roster.check.tsv"),
+        ("Roster.CSV", "Roster.check.csv"),
     ],
 )
 def test_default_results_path_beside_roster(
@@ -189,7 +189,7 @@ def test_results_and_payloads_options(tmp_path: Path, csv_roster: RosterWriter) 
     result = run_check(path, "--results", results, "--payloads", payloads)
     assert result.exit_code == 1
     assert results.read_bytes()[:2] == b"PK"
-    assert not path.with_name("roster.results.csv").exists()
+    assert not path.with_name("roster.check.csv").exists()
     lines = payloads.read_text("utf-8").splitlines()
     assert [json.loads(x)["payload"]["unitNum"] for x in lines] == ["007"]
     assert result.output.endswith(f"Results: {results}\nPayloads: {payloads} (1 row)\n")
@@ -302,7 +302,7 @@ def test_bad_input_exits_2(
     assert 1 <= len(err.splitlines()) <= 2
     assert name in err
     assert message in err
-    assert not list(tmp_path.glob("*.results.*"))
+    assert not list(tmp_path.glob("*.check.*"))
 
 
 @pytest.mark.parametrize(

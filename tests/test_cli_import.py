@@ -60,7 +60,7 @@ def test_skip_invalid_sends_the_valid_rows_and_exits_1(tmp_path: Path) -> None:
         done = run(args, env_for(tmp_path))
         assert done.returncode == 1, done.stderr
         assert set(held_units(sandbox)) == set(units)
-    assert "Summary: 3 created, 0 already created, 0 failed, 1 invalid" in done.stdout
+    assert "Summary: created 3, updated 0, unchanged 0, failed 0, invalid 1" in done.stdout
     assert (tmp_path / "roster.results.csv").exists()
 
 
@@ -139,8 +139,9 @@ def test_a_refused_key_stops_at_once_with_exit_3(tmp_path: Path) -> None:
         done = run(import_args(roster, sandbox, "50/s"), env_for(tmp_path))
         assert len(sandbox.requests()) == 1
     assert done.returncode == 3
-    assert "refused the API key" in done.stderr
-    assert "To resume: bulk-ident import" in done.stderr
+    assert "bulk-ident: stopped: the server refused the API key (401" in done.stderr
+    assert "check SONORAN_API_KEY or --api-key-file; nothing else was sent" in done.stderr
+    assert "To resume" not in done.stderr
     assert KEY not in done.stdout + done.stderr
 
 
@@ -160,7 +161,10 @@ def test_interrupt_writes_results_prints_resume_and_the_resume_finishes(
             args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         deadline = time.monotonic() + 30
-        while len(sandbox.requests()) < 3 and time.monotonic() < deadline:
+        while (
+            sum(r["method"] == "POST" for r in sandbox.requests()) < 3
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.02)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
@@ -175,13 +179,14 @@ def test_interrupt_writes_results_prints_resume_and_the_resume_finishes(
         held = held_units(sandbox)
         assert set(held) == set(units)
         assert all(n == 1 for n in held.values())
-    assert "already created" in {r["Result"] for r in results_by_unit(results).values()}
+    assert "unchanged" in {r["Result"] for r in results_by_unit(results).values()}
 
 
 def test_a_rerun_of_an_edited_renamed_reordered_roster_creates_only_the_new_rows(
     tmp_path: Path,
 ) -> None:
-    """A sync: rows already created (any file name, any order, any case) are never posted again."""
+    """A sync of the same roster under another name (so another scope), reordered, one unit in
+    another case: rows already created are never posted again, only the new one is."""
     first = tmp_path / "roster.csv"
     units = make_roster(first, 6)
     env = env_for(tmp_path)
@@ -201,10 +206,12 @@ def test_a_rerun_of_an_edited_renamed_reordered_roster_creates_only_the_new_rows
         held = held_units(sandbox)
     assert len(posts) == 7
     assert len(held) == 7
-    assert "Summary: 1 created, 6 already created" in done.stdout
+    # The unit now written in lower case is the same unit: its unitNum is updated, not created.
+    assert "Summary: created 1, updated 1, unchanged 5, failed 0" in done.stdout
     sheet = results_by_unit(tmp_path / "renamed copy.results.csv")
     assert sheet["NEW-1"]["Result"] == "created"
-    assert sheet["A-000"]["Result"] == "already created"
+    assert sheet["A-000"]["Result"] == "unchanged"
+    assert sheet["a-005"]["Changes"] == "unitNum: A-005 → a-005"
 
 
 def test_results_rebuilds_the_sheet_from_the_journal_without_the_network(tmp_path: Path) -> None:
@@ -248,11 +255,9 @@ def test_an_output_path_naming_the_roster_is_refused(tmp_path: Path, option: str
     assert roster.read_bytes() == before
 
 
-def test_match_existing_makes_a_sync_without_the_journal_create_only_what_is_new(
-    tmp_path: Path,
-) -> None:
-    """A sync from another computer (a fresh journal) with --match-existing creates only the new
-    row: one listing per account, then one POST."""
+def test_a_sync_without_the_journal_creates_only_what_is_new(tmp_path: Path) -> None:
+    """A sync from another computer (a fresh journal) creates only the new row: one listing per
+    account, then one POST; --match-existing is still accepted (it is the default now)."""
     roster = tmp_path / "roster.csv"
     units = make_roster(roster, 6)
     env = env_for(tmp_path)
@@ -264,10 +269,12 @@ def test_match_existing_makes_a_sync_without_the_journal_create_only_what_is_new
         args = import_args(roster, sandbox, "50/s", "--match-existing")
         done = run(args, elsewhere)
         assert done.returncode == 0, done.stdout + done.stderr
-        second_run = sandbox.requests()[6:]
+        second_run = sandbox.requests()[9:]  # the first run: 3 listings, 6 POSTs
         held = held_units(sandbox)
     assert len(held) == 7
     assert all(n == 1 for n in held.values())
     assert [r["method"] for r in second_run].count("GET") == 3  # 6 rows on 3 accounts
     assert [r["method"] for r in second_run].count("POST") == 1
-    assert "Summary: 1 created, 6 already created" in done.stdout
+    assert "Summary: created 1, updated 0, already on server 6, unchanged 0, failed 0" in (
+        done.stdout
+    )

@@ -21,7 +21,6 @@ from bulk_ident.identifier import (
     canonical_uuid,
     looks_like_header,
     map_headers,
-    normalise,
     parse_assignments,
     parse_defaults,
     parse_value,
@@ -408,7 +407,7 @@ def _norm(
     row: int = 2,
 ) -> Normalised:
     headers: HeaderMap = map_headers(columns)
-    return normalise(row, values, headers, defaults or {})
+    return Normaliser(headers, defaults or {})(row, values)
 
 
 def test_normalise_fills_all_defaults() -> None:

@@ -57,7 +57,7 @@ def assert_exactly_once(
     ids = ident_ids(sandbox)
     sheet = results_by_unit(results)
     for account, unit in units:
-        assert sheet[unit]["Result"] in ("created", "already created"), sheet[unit]
+        assert sheet[unit]["Result"] in ("created", "unchanged", "already on server"), sheet[unit]
         assert sheet[unit]["identId"] == str(ids[(account, unit)])
 
 
@@ -131,8 +131,11 @@ def test_server_faults_never_lose_or_double_a_row(tmp_path: Path) -> None:
     assert outcomes["lose"] > 0
     assert posts < 1.5 * ROWS, outcomes
     lines = log_file.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len(log)
-    assert all("row=" in line and " status=" in line for line in lines)
+    assert " start roster.csv into http://127.0.0.1:" in lines[0]
+    assert " summary: created 40, updated 0, unchanged 0, failed 0; stop: done" in lines[-1]
+    requests = lines[1:-1]
+    assert len(requests) == len(log)
+    assert all("row=" in line and " status=" in line for line in requests)
     assert KEY not in log_file.read_text(encoding="utf-8") + done.stdout + done.stderr
 
 
@@ -164,33 +167,44 @@ def test_pace_holds_across_a_kill_and_resume(tmp_path: Path) -> None:
 
 
 def test_two_concurrent_imports_with_one_key_share_the_limit(tmp_path: Path) -> None:
-    """Two imports run at once with one key stay within the limit together."""
+    """Two imports run at once with one key (into two communities: the server spelled two ways)
+    stay within the limit together; a third into the first's community, with its own --state,
+    is refused and told which process is running."""
     env = env_for(tmp_path)
     rosters = []
     for name in ("a", "b"):
         roster = tmp_path / f"{name}.csv"
         rosters.append((roster, make_roster(roster, 15, seed=name)))
     with running_sandbox("--rate", "5/s") as sandbox:
-        procs = [
-            subprocess.Popen(
-                import_args(
-                    roster,
-                    sandbox,
-                    "5/s",
-                    "--state",
-                    str(tmp_path / f"{roster.stem}.journal"),
-                    "--results",
-                    str(tmp_path / f"{roster.stem}.results.csv"),
-                ),
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+
+        def start(roster: Path, url: str, journal: str) -> subprocess.Popen[str]:
+            args = import_args(
+                roster,
+                sandbox,
+                "5/s",
+                "--state",
+                str(tmp_path / journal),
+                "--results",
+                str(tmp_path / f"{roster.stem}.results.csv"),
             )
-            for roster, _ in rosters
-        ]
+            args[args.index("--base-url") + 1] = url
+            return subprocess.Popen(
+                args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+
+        other = sandbox.url.replace("127.0.0.1", "localhost")
+        procs = [start(rosters[0][0], sandbox.url, "a.journal"), start(rosters[1][0], other, "b.j")]
+        deadline = time.monotonic() + 30
+        owners = tmp_path / "state" / "bulk-ident"
+        while len(list(owners.glob("community-*.owner"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        third = start(rosters[0][0], sandbox.url + "/", "third.journal")
+        _, refused = third.communicate(timeout=60)
         outs = [p.communicate(timeout=120) for p in procs]
         assert [p.returncode for p in procs] == [0, 0], outs
+        assert third.returncode == 2
+        assert "another bulk-ident run is importing into this community" in refused
+        assert f"(process {procs[0].pid} " in refused or f"(process {procs[1].pid} " in refused
         everything = rosters[0][1] + rosters[1][1]
         for roster, units in rosters:
             results = tmp_path / f"{roster.stem}.results.csv"
@@ -201,6 +215,7 @@ def test_two_concurrent_imports_with_one_key_share_the_limit(tmp_path: Path) -> 
     assert ok, f"{worst} requests in one 1 s window"
     # Both ran at the same time: their requests interleave rather than one after the other.
     accounts_a = {a for a, _ in rosters[0][1]}
-    order = ["a" if r["path"].split("/")[4] in accounts_a else "b" for r in log]
+    posts = [r for r in log if r["method"] == "POST"]
+    order = ["a" if r["path"].split("/")[4] in accounts_a else "b" for r in posts]
     assert order.count("a") == order.count("b") == 15
     assert "".join(order) not in ("a" * 15 + "b" * 15, "b" * 15 + "a" * 15)

@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout, UnixFileLock
 
 from bulk_ident.errors import JournalError
 from bulk_ident.rates import Rate
-from bulk_ident.sync.pacing import MAX_PAUSE, MAX_SLOWDOWN, STEP, Pacer, default_state_path
+from bulk_ident.sync.pacing import MAX_PAUSE, MAX_SLOWDOWN, STEP, Pacer
 
 REPO = Path(__file__).resolve().parents[1]
 TEN_PER_MINUTE = Rate(10, 60.0)
@@ -121,7 +121,6 @@ def test_different_keys_do_not_share_budget(tmp_path: Path) -> None:
         before = fake.now
         take(b, fake, 1)
         assert fake.now == before
-    assert default_state_path("key-a") != default_state_path("key-b")
 
 
 def test_stop_returns_false_quickly_without_using_a_slot() -> None:
@@ -202,16 +201,6 @@ def test_a_clock_set_back_does_not_stall() -> None:
     restart = fake.now
     (stamp,) = take(pacer, fake, 1)
     assert stamp - restart == pytest.approx(pacer.interval, abs=0.002)
-
-
-def test_default_state_path_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """XDG_STATE_HOME is used when absolute, else ~/.local/state."""
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    assert default_state_path("abc") == tmp_path / "state" / "bulk-ident" / "pace-abc.sqlite"
-    monkeypatch.setenv("XDG_STATE_HOME", "relative/dir")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    expected = tmp_path / "home" / ".local" / "state" / "bulk-ident" / "pace-abc.sqlite"
-    assert default_state_path("abc") == expected
 
 
 @pytest.mark.parametrize("key_id", ["", "../etc", "a b", "x" * 65, "a'b"])

@@ -10,19 +10,20 @@ from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
 
 from bulk_ident.errors import InputError
 from bulk_ident.identifier import DEFAULTS, Normalised
-from bulk_ident.prepare import (
-    DUPLICATE,
-    INVALID,
-    NORMALISED_COLUMNS,
-    WOULD_CREATE,
-    api_text,
-    check_table,
-    find_duplicates,
-    payload_lines,
-    prepare,
-)
+from bulk_ident.prepare import Duplicates, ReadOptions, api_text, prepare
+from bulk_ident.report.report import API_COLUMNS, check_sheet, payload_lines
+from bulk_ident.words import Result
+
+DUPLICATE, INVALID, WOULD_CREATE = Result.DUPLICATE, Result.INVALID, Result.VALID
 
 HEADER = ["Account UUID", "Unit #", "Name", "Status"]
+
+
+def find_duplicates(rows: list[Normalised]) -> dict[int, int]:
+    """Row number -> the earlier row it repeats, as the streaming check finds them."""
+    dupes = Duplicates()
+    found = {n.row: dupes.first_of(n) for n in rows}
+    return {row: first for row, first in found.items() if first is not None}
 
 
 def _n(row: int, account: str | None, unit: str | None, valid: bool = True) -> Normalised:
@@ -68,7 +69,7 @@ def test_prepare_verdicts_and_duplicates(csv_roster: RosterWriter) -> None:
     assert dup.norm.payload is not None
     assert dup.problems == ["duplicate of row 2 (same account and unit number)"]
     assert prep.rows[3].problems == ["column 'Account UUID': the account is missing"]
-    assert (prep.count(WOULD_CREATE), prep.count(INVALID), prep.count(DUPLICATE)) == (2, 1, 1)
+    assert (prep.tally[WOULD_CREATE], prep.tally[INVALID], prep.tally[DUPLICATE]) == (2, 1, 1)
     assert prep.where == "roster.csv"
     assert prep.warnings == []
 
@@ -95,8 +96,10 @@ def test_prepare_applies_map_and_default(csv_roster: RosterWriter) -> None:
     )
     prep = prepare(
         path,
-        maps=["Member=accountUuid", "Badge=unitNum"],
-        defaults=["department=LSPD", "status=on scene"],
+        ReadOptions(
+            maps=["Member=accountUuid", "Badge=unitNum"],
+            defaults=["department=LSPD", "status=on scene"],
+        ),
     )
     payloads = [c.norm.payload for c in prep.valid]
     assert [(p["unitNum"], p["department"], p["status"]) for p in payloads if p] == [
@@ -125,7 +128,7 @@ def test_prepare_option_errors(
     """Bad --map and --default values raise InputError before any row is judged."""
     path = csv_roster([HEADER, [ACCOUNT_A, "1", "a", ""]])
     with pytest.raises(InputError, match=message):
-        prepare(path, **kwargs)  # type: ignore[arg-type]
+        prepare(path, ReadOptions(**kwargs))  # type: ignore[arg-type]
 
 
 def test_prepare_two_columns_for_one_property(csv_roster: RosterWriter) -> None:
@@ -133,7 +136,7 @@ def test_prepare_two_columns_for_one_property(csv_roster: RosterWriter) -> None:
     path = csv_roster([["Account", "Unit", "Callsign"], [ACCOUNT_A, "1", "2"]])
     with pytest.raises(InputError, match=r"roster.csv: columns 'Unit' and 'Callsign' both mean"):
         prepare(path)
-    prep = prepare(path, maps=["Callsign=unitNum"])
+    prep = prepare(path, ReadOptions(maps=["Callsign=unitNum"]))
     assert [c.norm.unit_num for c in prep.rows] == ["2"]
     assert "'Unit'" in prep.warnings[0]
 
@@ -160,7 +163,7 @@ def test_payload_lines_exact_shape(csv_roster: RosterWriter) -> None:
             [ACCOUNT_B, "=1+1", "", "", ""],
         ]
     )
-    lines = list(payload_lines(prepare(path)))
+    lines = list(payload_lines(prepare(path).rows))
     assert lines[0] == (
         '{"row": 3, "accountUuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "payload": '
         '{"status": 4, "aop": "", "unitNum": "007", "name": "Zoë Müller", "district": '
@@ -193,11 +196,14 @@ def test_check_table_shape(csv_roster: RosterWriter) -> None:
             ["nope", "008", "Bob", "", ""],
         ]
     )
-    header, rows = check_table(prepare(path))
-    assert header == [*HEADER, "Notes", "Row", "Result", "Problems", *NORMALISED_COLUMNS]
-    assert NORMALISED_COLUMNS[0] == "API accountUuid"
-    assert len(NORMALISED_COLUMNS) == 12
-    table = list(rows)
+    prep = prepare(path)
+    sheet = check_sheet(prep, prep.stream())
+    header = sheet.header
+    assert header == ["Row", "Result", "Problems", *HEADER, "Notes", *API_COLUMNS]
+    assert API_COLUMNS[0] == "API accountUuid"
+    assert len(API_COLUMNS) == 12
+    assert sheet.numbers == {0}
+    table = [[*r[3:8], *r[:3], *r[8:]] for r in sheet.rows]  # roster columns first, as before
     assert table[0] == [
         ACCOUNT_A,
         "007",
@@ -205,7 +211,7 @@ def test_check_table_shape(csv_roster: RosterWriter) -> None:
         "Busy",
         "n1",
         "2",
-        "would create",
+        "valid",
         "",
         ACCOUNT_A,
         "1",
@@ -235,7 +241,7 @@ def test_prepare_reads_samples_consistently() -> None:
     assert [(c.row.number, c.verdict, c.problems) for c in xlsx.rows] == [
         (c.row.number, c.verdict, c.problems) for c in csv.rows
     ]
-    assert (len(xlsx.rows), len(xlsx.valid), xlsx.count(INVALID), xlsx.count(DUPLICATE)) == (
+    assert (len(xlsx.rows), len(xlsx.valid), xlsx.tally[INVALID], xlsx.tally[DUPLICATE]) == (
         29,
         25,
         3,

@@ -15,9 +15,11 @@ from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
 from openpyxl import load_workbook
 
 from bulk_ident.cli import cli
+from bulk_ident.errors import InputError
 from bulk_ident.identifier import PROPERTIES, property_for
-from bulk_ident.prepare import NORMALISED_COLUMNS, prepare
-from bulk_ident.report.results import default_results_path, neutralise_csv, write_table
+from bulk_ident.prepare import prepare
+from bulk_ident.report.report import API_COLUMNS, default_output
+from bulk_ident.report.results import check_output, neutralise_csv, write_table
 from bulk_ident.report.template import TEMPLATE_ORDER, write_template
 
 TRICKY = ["007", "=1+1", "@x", "+12", "-5", "-a", "+a", "Zoë Müller", "a & <b>", "  pad  ", "🚓"]
@@ -91,15 +93,16 @@ def test_xlsx_results_hold_every_row_and_column(tmp_path: Path, xlsx_roster: Ros
     assert result.exit_code == 1, result.output
     ws = load_workbook(results).active
     assert ws is not None
-    values = [[c.value or "" for c in r] for r in ws.iter_rows()]
-    assert values[0] == [*header, "Row", "Result", "Problems", *NORMALISED_COLUMNS]
+    found = [[c.value or "" for c in r] for r in ws.iter_rows()]
+    assert found[0] == ["Row", "Result", "Problems", *header, *API_COLUMNS]
+    values = [[*r[3:8], *r[:3], *r[8:]] for r in found]  # the roster's columns first, below
     assert [r[:5] for r in values[1:]] == [
         [ACCOUNT_A.upper(), "007", "Zoë", "on scene", "=1+1"],
         ["nope", "101", "@x", "Patrol", ""],
         [ACCOUNT_A, "007", "", "", "dup"],
     ]
     assert [r[5:7] for r in values[1:]] == [  # row numbers are numbers, so they sort
-        [3, "would create"],
+        [3, "valid"],
         [4, "invalid"],
         [5, "duplicate"],
     ]
@@ -110,7 +113,7 @@ def test_xlsx_results_hold_every_row_and_column(tmp_path: Path, xlsx_roster: Ros
     assert api["API accountUuid"] == ACCOUNT_A
     assert (api["API unitNum"], api["API status"], api["API isDispatch"]) == ("007", "4", "false")
     assert ws.cell(row=2, column=5).data_type == "s"
-    assert [r[:8] for r in _calamine_rows(results)] == [r[:8] for r in values]
+    assert [r[:8] for r in _calamine_rows(results)] == [r[:8] for r in found]
 
 
 # -- csv -------------------------------------------------------------------------------------
@@ -159,11 +162,11 @@ def test_csv_results_bom_delimiter_neutralised(
     )
     result = CliRunner().invoke(cli, ["check", str(path)])
     assert result.exit_code == 0, result.output
-    data = path.with_name("roster.results.csv").read_bytes()
+    data = path.with_name("roster.check.csv").read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=delimiter))
-    assert rows[0][:5] == [*header, "Row"]
-    assert [r[:4] for r in rows[1:]] == [
+    assert rows[0][:4] == ["Row", "Result", "Problems", header[0]]
+    assert [r[3:7] for r in rows[1:]] == [
         [ACCOUNT_A, "'=1+1", "Zoë", "-5"],
         [ACCOUNT_B, "'@x", "'+a", "+12"],
         [ACCOUNT_B, "'-a", "x;y,z|w", 'a"b'],
@@ -180,22 +183,35 @@ def test_results_from_csv_roster_can_be_xlsx(tmp_path: Path, csv_roster: RosterW
     results = tmp_path / "r.xlsx"
     result = CliRunner().invoke(cli, ["check", str(path), "--results", str(results)])
     assert result.exit_code == 0
-    assert _calamine_rows(results)[1][:2] == [ACCOUNT_A, "=1+1"]
+    assert _calamine_rows(results)[1][3:5] == [ACCOUNT_A, "=1+1"]
 
 
 @pytest.mark.parametrize(
-    ("roster", "expected"),
+    ("roster", "kind", "expected"),
     [
-        ("r.xlsx", "r.results.xlsx"),
-        ("r.XLSM", "r.results.xlsx"),
-        ("r.csv", "r.results.csv"),
-        ("r.txt", "r.results.txt"),
-        ("dept.roster.tsv", "dept.roster.results.tsv"),
+        ("r.xlsx", "results", "r.results.xlsx"),
+        ("r.XLSM", "results", "r.results.xlsx"),
+        ("r.csv", "check", "r.check.csv"),
+        ("r.txt", "plan", "r.plan.txt"),
+        ("dept.roster.tsv", "results", "dept.roster.results.tsv"),
     ],
 )
-def test_default_results_path(tmp_path: Path, roster: str, expected: str) -> None:
-    """The default results file sits beside the roster, in a format the roster's user can open."""
-    assert default_results_path(tmp_path / roster) == tmp_path / expected
+def test_default_output(tmp_path: Path, roster: str, kind: str, expected: str) -> None:
+    """Sheets sit beside the roster, named by what wrote them, in a format its user can open."""
+    path = tmp_path / roster
+    assert default_output(path, path.stem, path.suffix.lower(), kind) == tmp_path / expected
+
+
+def test_default_output_for_a_url_roster_is_in_the_current_folder() -> None:
+    """A roster fetched from a URL has no folder: its sheets go to the current one."""
+    assert default_output(None, "sheet-1AbC", ".xlsx", "results") == Path("sheet-1AbC.results.xlsx")
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "/proc/self/fd/1", "."])
+def test_outputs_that_are_not_regular_files_are_refused(target: str) -> None:
+    """A device, a descriptor or a folder is never replaced by a results file."""
+    with pytest.raises(InputError, match="not a regular file"):
+        check_output(Path(target))
 
 
 # -- atomic writes ---------------------------------------------------------------------------
@@ -339,7 +355,7 @@ def test_filled_template_passes_check(tmp_path: Path) -> None:
             ws.cell(row=r, column=c, value=value or None)
     wb.save(path)
     prep = prepare(path)
-    assert [c.verdict for c in prep.rows] == ["would create", "would create"]
+    assert [c.verdict for c in prep.rows] == ["valid", "valid"]
     assert prep.warnings == []
     assert prep.roster.blank_rows == 0
     payloads = [c.norm.payload for c in prep.rows]

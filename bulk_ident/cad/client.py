@@ -39,6 +39,8 @@ USER_AGENT: Final = f"bulk-ident/{__version__}"
 ACCOUNTS_PAGE_SIZE: Final = 100  # the documented maximum for ``limit``
 _MESSAGE_LIMIT: Final = 200
 
+Transport = httpx.BaseTransport  # the test seam: callers pass an httpx.MockTransport
+
 
 # -- outcomes -------------------------------------------------------------------------------
 
@@ -46,6 +48,22 @@ _MESSAGE_LIMIT: Final = 200
 @dataclass(frozen=True)
 class Created:
     """The identifier was created: the server answered 2xx with an integer ``identId``."""
+
+    ident_id: int
+    status: int
+
+
+@dataclass(frozen=True)
+class Updated:
+    """The PATCH was applied (2xx)."""
+
+    ident_id: int
+    status: int
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """The identifier was deleted (2xx)."""
 
     ident_id: int
     status: int
@@ -114,6 +132,8 @@ class Listed:
 Failure = Rejected | Unauthorised | RateLimited | NotSent | Unknown
 CreateOutcome = Created | Failure
 ListOutcome = Listed | Failure
+UpdateOutcome = Updated | Failure
+DeleteOutcome = Deleted | Failure
 
 
 @dataclass(frozen=True)
@@ -463,6 +483,21 @@ class SonoranClient:
         body = json.dumps(dict(payload), allow_nan=False)
         reply = self._send("POST", _identifiers_path(account_uuid), body=body.encode("utf-8"))
         return _classify(reply, _created)
+
+    def update_identifier(
+        self, account_uuid: str, ident_id: int, fields: Mapping[str, Any]
+    ) -> UpdateOutcome:
+        """PATCH the given fields of one identifier; 404 comes back as Rejected(404)."""
+        body = json.dumps(dict(fields), allow_nan=False).encode("utf-8")
+        path = f"{_identifiers_path(account_uuid)}/{int(ident_id)}"
+        reply = self._send("PATCH", path, body=body)
+        return _classify(reply, lambda r: Updated(ident_id, r.status or 0))
+
+    def delete_identifier(self, account_uuid: str, ident_id: int) -> DeleteOutcome:
+        """DELETE one identifier; 404 (already gone) comes back as Rejected(404)."""
+        path = f"{_identifiers_path(account_uuid)}/{int(ident_id)}"
+        reply = self._send("DELETE", path)
+        return _classify(reply, lambda r: Deleted(ident_id, r.status or 0))
 
     def list_identifiers(self, account_uuid: str) -> ListOutcome:
         """GET an account's identifiers; never raises for transport or server trouble."""

@@ -8,6 +8,7 @@ where openpyxl's and XlsxWriter's write-only modes take 14-17 s on this machine.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import html
 import io
@@ -17,9 +18,14 @@ import re
 import stat
 import tempfile
 import zipfile
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
+
+from bulk_ident.errors import InputError
+
+if TYPE_CHECKING:
+    from bulk_ident.report.report import Sheet
 
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -43,20 +49,52 @@ def neutralise_csv(text: str) -> str:
     return text
 
 
-NUMBER_COLUMNS = ("Row", "identId", "HTTP status", "Attempts")
+def check_output(path: Path) -> None:
+    """Refuse, before anything is sent, an output that can't be written or must not be replaced:
+    anything but a regular file (a device, a pipe, a folder), or a folder we can't write in."""
+    try:
+        info = path.stat()  # follows links: /proc/self/fd/1 is whatever it points at
+    except FileNotFoundError:
+        info = None
+    except OSError as err:
+        raise InputError(f"can't write {path}: {err.strerror or err}") from None
+    system = ("/proc/", "/dev/", "/sys/")
+    special = os.path.abspath(path).startswith(system) or os.path.realpath(path).startswith(system)
+    if special or (info is not None and not stat.S_ISREG(info.st_mode)):
+        raise InputError(
+            f"{path} is not a regular file (a folder, device or pipe): give a file name for "
+            "the output"
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"can't write in {folder}: choose another place for {path.name}")
 
 
-def number_columns(header: Sequence[str], first_added: int) -> frozenset[int]:
-    """Positions of the columns bulk-ident added (from ``first_added`` on) that hold numbers."""
-    return frozenset(
-        i for i, name in enumerate(header) if i >= first_added and name in NUMBER_COLUMNS
-    )
+def write_sheet(path: Path, sheet: Sheet, *, delimiter: str = ",") -> None:
+    """Write a report sheet atomically; InputError (one line) if the file can't be written."""
+    try:
+        write_table(path, sheet.header, sheet.rows, delimiter=delimiter, numbers=sheet.numbers)
+    except OSError as err:
+        raise InputError(f"can't write {path}: {err.strerror or err}") from None
 
 
-def default_results_path(roster: Path) -> Path:
-    """``roster.xlsx`` -> ``roster.results.xlsx`` beside it; CSV-like rosters give ``.csv``."""
-    suffix = ".xlsx" if roster.suffix.lower() in (".xlsx", ".xlsm") else roster.suffix
-    return roster.with_name(f"{roster.stem}.results{suffix}")
+@contextlib.contextmanager
+def write_lines(path: Path) -> Iterator[Callable[[str], None]]:
+    """Open a text file for JSON Lines; yields a function that writes one line."""
+    check_output(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = path.open("w", encoding="utf-8", newline="\n")
+    except OSError as err:
+        raise InputError(f"can't write {path}: {err.strerror or err}") from None
+    with fh:
+
+        def write(line: str) -> None:
+            fh.write(line + "\n")
+
+        yield write
 
 
 def write_table(

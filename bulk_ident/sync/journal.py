@@ -1,52 +1,83 @@
-"""The write-ahead journal (SQLite): every POST's intent is committed before it is sent and its
-outcome after, so no crash can lose an identifier or create one twice.
+"""The write-ahead journal (SQLite): our memory of what we did to the server.
+
+Every write request's intent is committed before it is sent and its outcome after, so no crash
+can lose an identifier or create one twice. The server is the truth: when the journal can't vouch
+for a row (an account it never listed, an answer it never got) the run asks the server first.
 
 A row's state moves like this::
 
-    (none) --intent--> sending --201--> created
-                          |    --4xx--> failed     (posted again only on a later run)
+    (none) --intent--> sending --2xx--> created
+                          |    --4xx--> failed      (sent again only if its values change)
                           |    --429 / not sent--> pending
                           |    --5xx / lost--> unknown --settled: found--> created
                           |                            --settled: absent--> pending
-    a process that dies while ``sending`` leaves the row ``sending``: read back as unknown.
+    created --intent--> updating --2xx--> created (new values)
+                                 --404--> pending (gone from the server: created again)
+                                 --4xx--> created (old values, error kept)
+                                 --5xx / lost--> updating (PATCH is idempotent: sent again)
+    created --intent--> deleting --2xx / 404--> deleted (the record stays)
+                                 --5xx / lost--> deleting (DELETE is idempotent: sent again)
+
+A process that dies while ``sending`` leaves the row ``sending``, which a later run reads as
+``unknown``; ``updating`` and ``deleting`` are simply sent again.
+
+Journals are kept in SQLite's rollback-journal mode with full syncs, not WAL: a committed intent
+lives in the database file itself, so deleting stray files after a crash can't lose it.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import enum
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from bulk_ident.errors import JournalError
+from bulk_ident.identifier import PAYLOAD_FIELDS, Payload
+from bulk_ident.sync.state import RunLock, private_dir
 
-SCHEMA_VERSION = 1
-PENDING = "pending"
-SENDING = "sending"
-CREATED = "created"
-FAILED = "failed"
-UNKNOWN = "unknown"
+SCHEMA_VERSION = 2
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 Key = tuple[str, str]  # (account UUID, unit number case-folded)
+Values = tuple[Any, ...]  # a payload's values in PAYLOAD_FIELDS order
 
-_SCHEMA = """
+
+class State(enum.StrEnum):
+    """Where a row stands with the server, as far as this journal knows."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    CREATED = "created"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+    UPDATING = "updating"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+# Declared without a type, so SQLite keeps each value as given: "007" stays text, 0 an integer.
+_VALUE_COLUMNS = tuple(f"v_{name}" for name in PAYLOAD_FIELDS)
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS rows (
     community    TEXT NOT NULL,
     account      TEXT NOT NULL,
     unit_key     TEXT NOT NULL,
     unit_num     TEXT NOT NULL,
-    payload_hash TEXT NOT NULL,
-    payload      TEXT NOT NULL,
+    scope        TEXT,
     state        TEXT NOT NULL,
     ident_id     INTEGER,
+    has_values   INTEGER NOT NULL DEFAULT 0,
+    {", ".join(_VALUE_COLUMNS)},
+    want         TEXT,
+    rejected     TEXT,
     http_status  INTEGER,
     error        TEXT,
     attempts     INTEGER NOT NULL DEFAULT 0,
@@ -54,22 +85,614 @@ CREATE TABLE IF NOT EXISTS rows (
     source_row   INTEGER,
     created_at   REAL,
     updated_at   REAL NOT NULL,
+    last_run     INTEGER,
+    last_result  TEXT,
+    changes      TEXT,
     PRIMARY KEY (community, account, unit_key)
+);
+CREATE TABLE IF NOT EXISTS listed (
+    community TEXT NOT NULL,
+    account   TEXT NOT NULL,
+    listed_at REAL NOT NULL,
+    PRIMARY KEY (community, account)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    community   TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    roster      TEXT NOT NULL,
+    started_at  REAL NOT NULL,
+    finished_at REAL,
+    stop        TEXT
 );
 """
 
 
-def payload_hash(payload: Mapping[str, Any]) -> str:
-    """A stable hash of a request body, to notice a row whose values changed since it was sent."""
-    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def values_of(payload: Mapping[str, Any]) -> Values:
+    """A payload's values in the journal's column order."""
+    return tuple(payload.get(name) for name in PAYLOAD_FIELDS)
 
 
-def default_journal_path(community: str) -> Path:
-    """One file per community under $XDG_STATE_HOME/bulk-ident (else ~/.local/state/bulk-ident)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    name = hashlib.sha256(community.encode()).hexdigest()[:12]
-    return Path(base) / "bulk-ident" / f"journal-{name}.sqlite"
+def payload_of(values: Values) -> Payload:
+    """The payload a values tuple stands for (booleans come back from SQLite as 0/1)."""
+    out = dict(zip(PAYLOAD_FIELDS, values, strict=True))
+    if isinstance(out.get("isDispatch"), int):
+        out["isDispatch"] = bool(out["isDispatch"])
+    return out  # type: ignore[return-value]  # the keys are exactly PAYLOAD_FIELDS
+
+
+def payload_json(payload: Mapping[str, Any]) -> str:
+    """A payload as the journal stores it (sorted keys), so equal payloads compare equal."""
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the journal knows about one (account, unit number)."""
+
+    account: str
+    unit_key: str
+    unit_num: str
+    scope: str | None
+    state: State
+    ident_id: int | None
+    values: Values | None  # what the server holds, as far as we know; None if never confirmed
+    want: str | None  # JSON of the payload of a write in flight
+    rejected: str | None  # JSON of the payload the server last refused (4xx)
+    http_status: int | None
+    error: str | None
+    attempts: int
+    source_row: int | None
+    created_at: float | None
+    updated_at: float
+    last_run: int | None
+    last_result: str | None
+    changes: str | None
+
+    @property
+    def key(self) -> Key:
+        """The journal key."""
+        return (self.account, self.unit_key)
+
+    @property
+    def settled_state(self) -> State:
+        """The state as a new run sees it: ``sending`` left by a dead process is ``unknown``."""
+        return State.UNKNOWN if self.state == State.SENDING else self.state
+
+    @property
+    def on_server(self) -> bool:
+        """The identifier exists (as far as we know) and this tool created or adopted it."""
+        return self.state in (State.CREATED, State.UPDATING, State.DELETING)
+
+    def wanted(self) -> dict[str, Any] | None:
+        """The payload of the write in flight, if any."""
+        return None if self.want is None else dict(json.loads(self.want))
+
+
+_ENTRY_SQL = (
+    "SELECT account, unit_key, unit_num, scope, state, ident_id, has_values, "
+    + ", ".join(_VALUE_COLUMNS)
+    + ", want, rejected, http_status, error, attempts, source_row, created_at, updated_at,"
+    " last_run, last_result, changes FROM rows"
+)
+_NV = len(_VALUE_COLUMNS)
+
+
+def _entry(row: Sequence[Any]) -> Entry:
+    values = tuple(row[7 : 7 + _NV]) if row[6] else None
+    rest = row[7 + _NV :]
+    return Entry(row[0], row[1], row[2], row[3], State(row[4]), row[5], values, *rest)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One import run, as the journal remembers it."""
+
+    id: int
+    scope: str
+    roster: str
+    started_at: float
+    finished_at: float | None
+    stop: str | None
+
+
+class Journal:
+    """One community's ledger. Only one process may hold it open; see `open`."""
+
+    def __init__(
+        self,
+        path: Path,
+        community: str,
+        conn: sqlite3.Connection,
+        lock: RunLock,
+        clock: Callable[[], float],
+    ) -> None:
+        self.path = path
+        self.community = community
+        self._conn = conn
+        self._lock = lock
+        self._clock = clock
+        self.run_id: int | None = None
+
+    @classmethod
+    def open(cls, path: Path, community: str, *, clock: Callable[[], float] = time.time) -> Journal:
+        """Open (creating if needed) and lock the journal; JournalError if it can't be used.
+
+        The lock is taken on the journal's real path, so a symlink or another spelling of the
+        same file is the same journal. A file that exists but is empty or not a journal is
+        refused rather than overwritten.
+        """
+        real = Path(os.path.realpath(path))
+        lock = RunLock(
+            real.with_name(real.name + ".lock"),
+            f"the journal {path} is in use by another bulk-ident run ({{owner}}); "
+            "wait for it to finish",
+        )
+        try:
+            private_dir(real.parent)
+        except OSError as err:
+            raise JournalError(f"can't create the journal folder {real.parent}: {err}") from None
+        lock.acquire()
+        try:
+            conn = _connect(path, real)
+            _prepare_schema(conn, path, clock)
+        except BaseException:
+            lock.release()
+            raise
+        return cls(path, community, conn, lock, clock)
+
+    @classmethod
+    def open_read_only(cls, path: Path, community: str) -> Journal:
+        """Open a journal for reading only, without taking its lock (a dry run, or ``results``
+        while an import runs). A journal that doesn't exist yet reads as empty."""
+        lock = RunLock(path.with_name(path.name + ".lock"), "")  # never acquired
+        if not path.exists():
+            conn = sqlite3.connect(":memory:")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            return cls(path, community, conn, lock, time.time)
+        try:
+            conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            found = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.Error as err:
+            raise JournalError(_open_problem(path, err)) from None
+        if "rows" not in tables or found is None or found[0] != str(SCHEMA_VERSION):
+            conn.close()
+            raise JournalError(
+                f"the journal {path} is from an older run of bulk-ident: run the import once "
+                "(it upgrades the journal), then try again"
+            )
+        return cls(path, community, conn, lock, time.time)
+
+    def close(self) -> None:
+        """Close the database and release the lock."""
+        self._conn.close()
+        self._lock.release()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def entries(self) -> dict[Key, Entry]:
+        """Every entry of this community, by key."""
+        cur = self._conn.execute(f"{_ENTRY_SQL} WHERE community=?", (self.community,))
+        return {(r[0], r[1]): _entry(r) for r in cur}
+
+    def get(self, key: Key) -> Entry | None:
+        """The entry for one key, if any."""
+        row = self._conn.execute(
+            f"{_ENTRY_SQL} WHERE community=? AND account=? AND unit_key=?", (self.community, *key)
+        ).fetchone()
+        return None if row is None else _entry(row)
+
+    def listed_accounts(self) -> set[str]:
+        """Accounts whose identifiers this journal has listed (and so checked for adoption)."""
+        cur = self._conn.execute("SELECT account FROM listed WHERE community=?", (self.community,))
+        return {r[0] for r in cur}
+
+    def last_run(self, scope: str) -> Run | None:
+        """The latest run of a scope, if any."""
+        row = self._conn.execute(
+            "SELECT id, scope, roster, started_at, finished_at, stop FROM runs"
+            " WHERE community=? AND scope=? ORDER BY id DESC LIMIT 1",
+            (self.community, scope),
+        ).fetchone()
+        return None if row is None else Run(*row)
+
+    # -- writing: each call is one committed transaction ---------------------------------------
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._conn:
+                yield self._conn
+        except sqlite3.Error as err:
+            raise JournalError(_write_problem(self.path, err)) from None
+
+    def begin_run(self, scope: str, roster: str) -> int:
+        """Record the start of a run; later writes carry its id."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO runs (community, scope, roster, started_at) VALUES (?, ?, ?, ?)",
+                (self.community, scope, roster, self._clock()),
+            )
+        self.run_id = cur.lastrowid
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, stop: str) -> None:
+        """Record how the run ended."""
+        if self.run_id is None:
+            return
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE runs SET finished_at=?, stop=? WHERE id=?",
+                (self._clock(), stop, self.run_id),
+            )
+
+    def record_listed(self, account: str) -> None:
+        """This journal has now seen the account's identifiers."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO listed VALUES (?, ?, ?) ON CONFLICT (community, account)"
+                " DO UPDATE SET listed_at=excluded.listed_at",
+                (self.community, account, self._clock()),
+            )
+
+    def record_intent(
+        self,
+        key: Key,
+        unit_num: str,
+        payload: Mapping[str, Any],
+        *,
+        scope: str,
+        source_file: str,
+        source_row: int,
+    ) -> None:
+        """Commit "about to POST this row" before the request leaves."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO rows (community, account, unit_key, unit_num, scope, state, want,"
+                " attempts, source_file, source_row, updated_at, last_run)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
+                " ON CONFLICT (community, account, unit_key) DO UPDATE SET"
+                " unit_num=excluded.unit_num, scope=excluded.scope, state=excluded.state,"
+                " want=excluded.want, attempts=rows.attempts + 1, ident_id=NULL, has_values=0,"
+                " source_file=excluded.source_file, source_row=excluded.source_row,"
+                " error=NULL, http_status=NULL, updated_at=excluded.updated_at,"
+                " last_run=excluded.last_run",
+                (
+                    self.community,
+                    *key,
+                    unit_num,
+                    scope,
+                    State.SENDING,
+                    payload_json(payload),
+                    source_file,
+                    source_row,
+                    self._clock(),
+                    self.run_id,
+                ),
+            )
+
+    def record_adopted(
+        self,
+        key: Key,
+        unit_num: str,
+        ident_id: int,
+        server_values: Values,
+        *,
+        scope: str,
+        source_file: str,
+        source_row: int,
+        result: str,
+    ) -> None:
+        """An identifier for this row is on the server (made before this journal knew of it, or
+        found when settling): recorded as created, with the values the server holds."""
+        now = self._clock()
+        cols = ", ".join(_VALUE_COLUMNS)
+        marks = ", ".join("?" for _ in _VALUE_COLUMNS)
+        updates = ", ".join(f"{c}=excluded.{c}" for c in _VALUE_COLUMNS)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO rows (community, account, unit_key, unit_num, scope, state, ident_id,"
+                f" has_values, {cols}, source_file, source_row, updated_at, last_run,"
+                f" last_result) VALUES (?, ?, ?, ?, ?, ?, ?, 1, {marks}, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (community, account, unit_key) DO UPDATE SET"
+                " unit_num=excluded.unit_num, scope=excluded.scope, state=excluded.state,"
+                f" ident_id=excluded.ident_id, has_values=1, {updates}, want=NULL,"
+                " error=NULL, http_status=NULL, source_file=excluded.source_file,"
+                " source_row=excluded.source_row, updated_at=excluded.updated_at,"
+                " last_run=excluded.last_run, last_result=excluded.last_result",
+                (
+                    self.community,
+                    *key,
+                    unit_num,
+                    scope,
+                    State.CREATED,
+                    ident_id,
+                    *server_values,
+                    source_file,
+                    source_row,
+                    now,
+                    self.run_id,
+                    result,
+                ),
+            )
+
+    def _update(self, key: Key, *, sent: bool = False, **values: Any) -> None:
+        """Set columns of one row; ``sent`` counts one more request that reached the server."""
+        values["updated_at"] = self._clock()
+        values["last_run"] = self.run_id
+        cols = ", ".join(f"{name}=?" for name in values)
+        if sent:
+            cols += ", attempts=attempts + 1"
+        with self._write() as conn:
+            cur = conn.execute(
+                f"UPDATE rows SET {cols} WHERE community=? AND account=? AND unit_key=?",
+                (*values.values(), self.community, *key),
+            )
+        if cur.rowcount != 1:
+            raise JournalError(f"the journal {self.path} has no entry for {key}: was it edited?")
+
+    def _confirm(self, key: Key, state: State, **extra: Any) -> None:
+        """The write in flight took effect: its payload is what the server now holds."""
+        entry = self.get(key)
+        want = entry.wanted() if entry is not None else None
+        fields: dict[str, Any] = {}
+        if want is not None:
+            fields = dict(zip(_VALUE_COLUMNS, values_of(want), strict=True))
+            fields["has_values"] = 1
+        self._update(key, state=state, want=None, error=None, **fields, **extra)
+
+    def record_created(self, key: Key, ident_id: int, http_status: int | None, result: str) -> None:
+        """The server answered the POST with the new identifier."""
+        self._confirm(
+            key,
+            State.CREATED,
+            ident_id=ident_id,
+            http_status=http_status,
+            created_at=self._clock(),
+            rejected=None,
+            last_result=result,
+            changes=None,
+        )
+
+    def record_failed(self, key: Key, http_status: int | None, error: str) -> None:
+        """The server refused the POST; nothing was created. Its payload is kept as refused."""
+        entry = self.get(key)
+        self._update(
+            key,
+            state=State.FAILED,
+            http_status=http_status,
+            error=error,
+            rejected=entry.want if entry is not None else None,
+            want=None,
+            last_result="failed",
+        )
+
+    def record_unknown(self, key: Key, http_status: int | None, error: str) -> None:
+        """The POST may have created the identifier: settle before posting again."""
+        self._update(
+            key, state=State.UNKNOWN, http_status=http_status, error=error, last_result="unknown"
+        )
+
+    def record_pending(self, key: Key, http_status: int | None, error: str | None) -> None:
+        """Nothing was created (429, never reached the server, or settled as absent)."""
+        self._update(key, state=State.PENDING, http_status=http_status, error=error)
+
+    def record_gave_up(self, key: Key, error: str) -> None:
+        """Too many unknown outcomes this run: left unknown (the next run settles it)."""
+        self._update(key, state=State.UNKNOWN, error=error, last_result="failed")
+
+    def record_update_intent(self, key: Key, payload: Mapping[str, Any], changes: str) -> None:
+        """Commit "about to PATCH" with the full payload the identifier will have."""
+        self._update(
+            key,
+            state=State.UPDATING,
+            want=payload_json(payload),
+            changes=changes,
+            sent=True,
+        )
+
+    def record_updated(self, key: Key, http_status: int | None, result: str) -> None:
+        """The PATCH took effect."""
+        self._confirm(key, State.CREATED, http_status=http_status, last_result=result)
+
+    def record_update_failed(self, key: Key, http_status: int | None, error: str) -> None:
+        """The server refused the PATCH (not 404): the identifier keeps its old values."""
+        self._update(
+            key,
+            state=State.CREATED,
+            want=None,
+            http_status=http_status,
+            error=error,
+            last_result="failed",
+        )
+
+    def record_gone(self, key: Key, http_status: int | None) -> None:
+        """The identifier no longer exists on the server (404): the row is to be created again."""
+        self._update(
+            key,
+            state=State.PENDING,
+            ident_id=None,
+            has_values=0,
+            want=None,
+            http_status=http_status,
+            error="the identifier was gone from the server",
+        )
+
+    def record_delete_intent(self, key: Key) -> None:
+        """Commit "about to DELETE"."""
+        self._update(key, state=State.DELETING, want=None, sent=True)
+
+    def record_deleted(self, key: Key, http_status: int | None) -> None:
+        """The identifier is gone (deleted now, or already): the record stays, marked deleted."""
+        self._update(
+            key,
+            state=State.DELETED,
+            http_status=http_status,
+            error=None,
+            last_result="deleted",
+            has_values=0,
+        )
+
+    def record_delete_failed(self, key: Key, http_status: int | None, error: str) -> None:
+        """The server refused the DELETE: the identifier stays."""
+        self._update(
+            key, state=State.CREATED, http_status=http_status, error=error, last_result="failed"
+        )
+
+    def record_result(
+        self, key: Key, result: str, *, scope: str | None = None, error: str | None = None
+    ) -> None:
+        """Remember a row's result for this run when no request changed its state."""
+        extra: dict[str, Any] = {"last_result": result, "error": error}
+        if scope is not None:
+            extra["scope"] = scope
+        self._update(key, **extra)
+
+    def claim(self, keys: Iterable[Key], scope: str) -> int:
+        """Move rows into a scope (a roster now lists them); return how many moved."""
+        with self._write() as conn:
+            cur = conn.executemany(
+                "UPDATE rows SET scope=? WHERE community=? AND account=? AND unit_key=?"
+                " AND scope IS NOT ?",
+                ((scope, self.community, *key, scope) for key in keys),
+            )
+        return cur.rowcount
+
+
+def _write_problem(path: Path, err: sqlite3.Error) -> str:
+    text = str(err)
+    if "readonly" in text or "read-only" in text:
+        return f"can't write the journal {path}: it is read-only; check its permissions"
+    if "full" in text:
+        return f"can't write the journal {path}: the disk is full; free some space and run again"
+    return f"can't write the journal {path}: {text}"
+
+
+def _connect(path: Path, real: Path) -> sqlite3.Connection:
+    """Connect to an existing journal or a new private file; refuse anything else."""
+    if real.exists():
+        try:
+            with real.open("rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as err:
+            raise JournalError(f"can't read the journal {path}: {err.strerror or err}") from None
+        if not head:
+            raise JournalError(
+                f"{path} is empty, so it is not a journal: move it aside (the next run will "
+                "check the server for every account before creating anything)"
+            )
+        if head != _SQLITE_MAGIC:
+            raise JournalError(
+                f"{path} is not a bulk-ident journal: point --state elsewhere, or move the "
+                "file aside (the next run will check the server for every account)"
+            )
+    else:
+        try:
+            os.close(os.open(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as err:
+            raise JournalError(f"can't create the journal {path}: {err.strerror}") from None
+    try:
+        conn = sqlite3.connect(str(real), isolation_level=None, timeout=5.0)
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.isolation_level = "DEFERRED"
+    except sqlite3.Error as err:
+        raise JournalError(f"{path} is not a bulk-ident journal ({err})") from None
+    return conn
+
+
+def _prepare_schema(conn: sqlite3.Connection, path: Path, clock: Callable[[], float]) -> None:
+    """Create, check or migrate the schema; a foreign database is refused untouched."""
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise JournalError(
+                f"{path} is an SQLite file but not a bulk-ident journal: point --state elsewhere"
+            )
+        version = None
+        if "meta" in tables:
+            found = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            version = found[0] if found else None
+        with conn:
+            if version == "1":
+                _migrate_v1(conn)
+            elif version is not None and version != str(SCHEMA_VERSION):
+                raise JournalError(
+                    f"the journal {path} was written by another version of bulk-ident "
+                    f"(schema {version}); upgrade bulk-ident or use another --state"
+                )
+            if version is None:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(
+                "INSERT INTO meta VALUES ('schema', ?) ON CONFLICT (key)"
+                " DO UPDATE SET value=excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
+            # A real write at open: a read-only journal is refused now, before anything is sent.
+            conn.execute(
+                "INSERT INTO meta VALUES ('opened_at', ?) ON CONFLICT (key)"
+                " DO UPDATE SET value=excluded.value",
+                (repr(clock()),),
+            )
+    except sqlite3.DatabaseError as err:
+        raise JournalError(_open_problem(path, err)) from None
+
+
+def _open_problem(path: Path, err: sqlite3.Error) -> str:
+    text = str(err)
+    if "readonly" in text or "read-only" in text:
+        return f"can't write the journal {path}: it is read-only; check its permissions"
+    if "full" in text:
+        return f"can't write the journal {path}: the disk is full; free some space and run again"
+    return f"{path} is not a bulk-ident journal ({text}); point --state elsewhere"
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Round-1 journals (schema 1): the same rows, with values split into columns."""
+    conn.execute("ALTER TABLE rows RENAME TO rows_v1")
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    cols = ", ".join(_VALUE_COLUMNS)
+    marks = ", ".join("?" for _ in _VALUE_COLUMNS)
+    old = conn.execute(
+        "SELECT community, account, unit_key, unit_num, payload, state, ident_id, http_status,"
+        " error, attempts, source_file, source_row, created_at, updated_at FROM rows_v1"
+    ).fetchall()
+    for row in old:
+        payload = json.loads(row[4])
+        state = row[5]
+        confirmed = state == State.CREATED
+        conn.execute(
+            f"INSERT INTO rows (community, account, unit_key, unit_num, state, ident_id,"
+            f" has_values, {cols}, want, rejected, http_status, error, attempts, source_file,"
+            f" source_row, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, {marks},"
+            " ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                *row[:4],
+                state,
+                row[6],
+                int(confirmed),
+                *(values_of(payload) if confirmed else (None,) * _NV),
+                row[4] if state in (State.SENDING, State.UNKNOWN) else None,
+                row[4] if state == State.FAILED else None,
+                *row[7:],
+            ),
+        )
+    conn.execute("DROP TABLE rows_v1")
 
 
 def only_community(path: Path) -> str:
@@ -88,226 +711,3 @@ def only_community(path: Path) -> str:
             "and --base-url so the right one is chosen"
         )
     return str(found[0])
-
-
-@dataclass(frozen=True)
-class Entry:
-    """What the journal knows about one (account, unit number)."""
-
-    account: str
-    unit_key: str
-    unit_num: str
-    payload_hash: str
-    state: str
-    ident_id: int | None
-    http_status: int | None
-    error: str | None
-    attempts: int
-    source_row: int | None
-    created_at: float | None
-    updated_at: float
-
-    @property
-    def key(self) -> Key:
-        """The journal key."""
-        return (self.account, self.unit_key)
-
-    @property
-    def settled_state(self) -> str:
-        """The state as a new run sees it: ``sending`` left by a dead process is ``unknown``."""
-        return UNKNOWN if self.state == SENDING else self.state
-
-
-class Journal:
-    """One community's ledger. Only one process may hold it open; see `open`."""
-
-    def __init__(
-        self,
-        path: Path,
-        community: str,
-        conn: sqlite3.Connection,
-        lock: FileLock,
-        clock: Callable[[], float],
-    ) -> None:
-        self.path = path
-        self.community = community
-        self._conn = conn
-        self._lock = lock
-        self._clock = clock
-
-    @classmethod
-    def open(cls, path: Path, community: str, *, clock: Callable[[], float] = time.time) -> Journal:
-        """Open (creating if needed) and lock the journal; JournalError if another run holds it.
-
-        The lock is an flock on ``PATH.lock``: the kernel drops it when its process dies, so a
-        run killed with SIGKILL never blocks the next one.
-        """
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise JournalError(f"can't create the journal folder {path.parent}: {err}") from None
-        lock = FileLock(str(path) + ".lock", timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
-            raise JournalError(
-                f"the journal {path} is in use by another bulk-ident run; wait for it to "
-                f"finish, or give this run its own --state"
-            ) from None
-        except OSError as err:
-            raise JournalError(f"can't lock the journal {path}: {err}") from None
-        try:
-            conn = sqlite3.connect(str(path), isolation_level=None, timeout=5.0)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-            found = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if found is None:
-                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif found[0] != str(SCHEMA_VERSION):
-                raise JournalError(
-                    f"the journal {path} was written by another version of bulk-ident "
-                    f"(schema {found[0]}); upgrade bulk-ident or use another --state"
-                )
-        except sqlite3.DatabaseError as err:
-            lock.release()
-            raise JournalError(
-                f"{path} is not a bulk-ident journal ({err}); point --state elsewhere"
-            ) from None
-        except JournalError:
-            lock.release()
-            raise
-        return cls(path, community, conn, lock, clock)
-
-    def close(self) -> None:
-        """Close the database and release the lock."""
-        self._conn.close()
-        self._lock.release()
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # -- reading -------------------------------------------------------------------------------
-
-    _COLUMNS = (
-        "account, unit_key, unit_num, payload_hash, state, ident_id, http_status, error,"
-        " attempts, source_row, created_at, updated_at"
-    )
-
-    def entries(self) -> dict[Key, Entry]:
-        """Every entry of this community, by key."""
-        cur = self._conn.execute(
-            f"SELECT {self._COLUMNS} FROM rows WHERE community=?", (self.community,)
-        )
-        return {(e.account, e.unit_key): e for e in (Entry(*r) for r in cur)}
-
-    def get(self, key: Key) -> Entry | None:
-        """The entry for one key, if any."""
-        row = self._conn.execute(
-            f"SELECT {self._COLUMNS} FROM rows WHERE community=? AND account=? AND unit_key=?",
-            (self.community, *key),
-        ).fetchone()
-        return None if row is None else Entry(*row)
-
-    # -- writing: each call is one committed transaction ---------------------------------------
-
-    def record_intent(
-        self,
-        key: Key,
-        unit_num: str,
-        payload: Mapping[str, Any],
-        *,
-        source_file: str,
-        source_row: int,
-    ) -> None:
-        """Commit "about to POST this row" (attempts + 1) before the request leaves."""
-        now = self._clock()
-        body = json.dumps(payload, ensure_ascii=False, sort_keys=True)
-        self._conn.execute(
-            "INSERT INTO rows (community, account, unit_key, unit_num, payload_hash, payload,"
-            " state, attempts, source_file, source_row, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"
-            " ON CONFLICT (community, account, unit_key) DO UPDATE SET"
-            " unit_num=excluded.unit_num, payload_hash=excluded.payload_hash,"
-            " payload=excluded.payload, state=excluded.state, attempts=rows.attempts + 1,"
-            " source_file=excluded.source_file, source_row=excluded.source_row,"
-            " error=NULL, http_status=NULL, updated_at=excluded.updated_at",
-            (
-                self.community,
-                *key,
-                unit_num,
-                payload_hash(payload),
-                body,
-                SENDING,
-                source_file,
-                source_row,
-                now,
-            ),
-        )
-
-    def record_adopted(
-        self,
-        key: Key,
-        unit_num: str,
-        payload: Mapping[str, Any],
-        ident_id: int,
-        *,
-        source_file: str,
-        source_row: int,
-    ) -> None:
-        """An identifier for this row was already on the server (made before this journal knew
-        of it): recorded as created, by no run of this journal (``created_at`` stays empty)."""
-        self._conn.execute(
-            "INSERT INTO rows (community, account, unit_key, unit_num, payload_hash, payload,"
-            " state, ident_id, attempts, source_file, source_row, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-            (
-                self.community,
-                *key,
-                unit_num,
-                payload_hash(payload),
-                json.dumps(payload, ensure_ascii=False, sort_keys=True),
-                CREATED,
-                ident_id,
-                source_file,
-                source_row,
-                self._clock(),
-            ),
-        )
-
-    def _update(self, key: Key, **values: Any) -> None:
-        values["updated_at"] = self._clock()
-        cols = ", ".join(f"{name}=?" for name in values)
-        cur = self._conn.execute(
-            f"UPDATE rows SET {cols} WHERE community=? AND account=? AND unit_key=?",
-            (*values.values(), self.community, *key),
-        )
-        if cur.rowcount != 1:
-            raise JournalError(f"the journal {self.path} has no entry for {key}: was it edited?")
-
-    def record_created(self, key: Key, ident_id: int, http_status: int | None) -> None:
-        """The server holds the identifier (answered, or found when settling)."""
-        now = self._clock()
-        self._update(
-            key,
-            state=CREATED,
-            ident_id=ident_id,
-            http_status=http_status,
-            error=None,
-            created_at=now,
-        )
-
-    def record_failed(self, key: Key, http_status: int | None, error: str) -> None:
-        """The server refused the row; nothing was created."""
-        self._update(key, state=FAILED, http_status=http_status, error=error)
-
-    def record_unknown(self, key: Key, http_status: int | None, error: str) -> None:
-        """The request may have created the identifier: settle before posting again."""
-        self._update(key, state=UNKNOWN, http_status=http_status, error=error)
-
-    def record_pending(self, key: Key, http_status: int | None, error: str | None) -> None:
-        """Nothing was created (429, never reached the server, or settled as absent)."""
-        self._update(key, state=PENDING, http_status=http_status, error=error)

@@ -17,7 +17,6 @@ can schedule is detected and treated as "one request was just sent" instead of s
 from __future__ import annotations
 
 import math
-import os
 import re
 import sqlite3
 import time
@@ -53,16 +52,6 @@ def _check_key_id(key_id: str) -> str:
     if not _KEY_ID.fullmatch(key_id):
         raise ValueError(f"key_id must be 1-64 letters, digits, '_' or '-', not {key_id!r}")
     return key_id
-
-
-def default_state_path(key_id: str) -> Path:
-    """Where the pacing state of one API key lives: ``$XDG_STATE_HOME/bulk-ident/pace-<id>.sqlite``.
-
-    Falls back to ``~/.local/state`` when ``XDG_STATE_HOME`` is unset or not absolute (XDG spec).
-    """
-    base = os.environ.get("XDG_STATE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
-    return root / "bulk-ident" / f"pace-{_check_key_id(key_id)}.sqlite"
 
 
 class Pacer:

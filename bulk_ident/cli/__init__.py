@@ -1,0 +1,8 @@
+"""The ``bulk-ident`` command line: a thin layer of click commands over the library's jobs."""
+
+from __future__ import annotations
+
+from bulk_ident.cli import commands, tools  # noqa: F401 - importing registers the commands
+from bulk_ident.cli.base import cli, main, run
+
+__all__ = ["cli", "main", "run"]

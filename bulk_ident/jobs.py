@@ -1,0 +1,462 @@
+"""The three jobs as library calls: ``check``, ``run_import`` and ``rebuild_results``.
+
+Each takes a roster (a path, or a `Source` already fetched) and plain option objects, returns a
+report, and never prints or exits: the CLI, a config-file sync, a script or a web page drive them
+alike. Progress, stop requests and request logs come in through `Hooks`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bulk_ident.cad.client import (
+    DEFAULT_BASE_URL,
+    RemoteIdentifier,
+    RequestRecord,
+    SonoranClient,
+    Transport,
+    check_base_url,
+    key_fingerprint,
+)
+from bulk_ident.errors import InputError, JournalError
+from bulk_ident.prepare import Checked, Prepared, ReadOptions, prepare
+from bulk_ident.rates import DEFAULT_RATE, Rate
+from bulk_ident.read.sources import Source
+from bulk_ident.report.report import (
+    RowReport,
+    check_sheet,
+    count,
+    default_output,
+    payload_lines,
+    results_sheet,
+    row_reports,
+)
+from bulk_ident.report.results import check_output, write_lines, write_sheet
+from bulk_ident.sync import state
+from bulk_ident.sync.importer import Event, Importer, RunOutcome, Settings
+from bulk_ident.sync.journal import Entry, Journal, Key, only_community
+from bulk_ident.sync.pacing import Pacer
+from bulk_ident.sync.plan import Plan, PlanOptions, Step, plan_sync, replan_row, vouched_accounts
+from bulk_ident.words import PROBLEM_RESULTS, Result, Stop
+
+EXIT_OK = 0
+EXIT_ROWS = 1  # finished, but some rows are invalid, duplicate or failed
+EXIT_INPUT = 2  # the roster or an option can't be used; nothing was sent
+EXIT_STOPPED = 3  # stopped early (key refused, rate limited, unreachable); resumable
+
+
+# -- check ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class CheckReport:
+    """What ``check`` found."""
+
+    prep: Prepared
+    results_path: Path
+    payloads_path: Path | None
+
+    @property
+    def counts(self) -> Counter[Result]:
+        """valid / invalid / duplicate."""
+        return self.prep.tally
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every row is valid, else 1."""
+        return EXIT_OK if self.prep.invalid_count == 0 else EXIT_ROWS
+
+
+def check(
+    roster: Path | Source,
+    options: ReadOptions | None = None,
+    *,
+    results: Path | None = None,
+    payloads: Path | None = None,
+) -> CheckReport:
+    """Validate a roster, streaming it into the check sheet; no network."""
+    prep = prepare(roster, options or ReadOptions())
+    source = prep.source
+    out = results or default_output(source.path, source.stem, source.suffix, "check")
+    _refuse_outputs(source, out, payloads)
+    rows = prep.stream()
+    if payloads is not None:
+        rows = _tee_payloads(rows, payloads)
+    sheet = check_sheet(prep, rows)
+    write_sheet(out, sheet, delimiter=prep.roster.delimiter or ",")
+    return CheckReport(prep, out, payloads)
+
+
+def _tee_payloads(rows: Iterator[Checked], path: Path) -> Iterator[Checked]:
+    """Pass rows on while writing the valid ones' bodies to ``path`` (JSON Lines)."""
+    with write_lines(path) as out:
+        for c in rows:
+            if c.valid:
+                for line in payload_lines((c,)):
+                    out(line)
+            yield c
+
+
+def _refuse_outputs(source: Source, *outputs: Path | None) -> None:
+    """Outputs must not be the roster itself, nor anything but a regular file; checked before
+    anything is read further or sent."""
+    for out in outputs:
+        if out is None:
+            continue
+        if source.path is not None and out.exists() and os.path.samefile(out, source.path):
+            raise InputError(f"{out} is the roster itself: choose another path for the output")
+        check_output(out)
+
+
+# -- import ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Everything ``import`` (and each roster of a config-file sync) can be told."""
+
+    read: ReadOptions = field(default_factory=ReadOptions)
+    base_url: str = DEFAULT_BASE_URL
+    rate: Rate = DEFAULT_RATE
+    state: Path | None = None  # the journal; default: one per community in the state folder
+    results: Path | None = None
+    scope: str | None = None  # default: the roster's file name without its extension
+    skip_invalid: bool = False
+    match_existing: bool = True
+    update: bool = True
+    delete_missing: bool = False
+    max_delete: int | None = None
+    retry_failed: bool = False
+    verify: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class Hooks:
+    """How a caller watches and steers a run. Every field is optional."""
+
+    on_event: Callable[[Event], None] = lambda event: None
+    on_wait: Callable[[float], None] | None = None
+    on_request: Callable[[RequestRecord], None] | None = None
+    on_listing: Callable[[ImportReport, int], None] | None = None  # before listing N accounts
+    on_plan: Callable[[ImportReport], None] | None = None  # after planning, before sending
+    stop: Callable[[], bool] = lambda: False
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    transport: Transport | None = None  # tests: an httpx.MockTransport
+    settings: Settings | None = None
+    env: Mapping[str, str] | None = None  # where the state folder is read from
+
+
+@dataclass
+class ImportReport:
+    """What a run did (or, dry, would do), row by row."""
+
+    prep: Prepared
+    options: ImportOptions
+    base_url: str
+    fingerprint: str
+    scope: str
+    journal_path: Path | None
+    results_path: Path | None = None  # None when no sheet was written
+    plan: Plan | None = None
+    reports: list[RowReport] = field(default_factory=list)
+    outcome: RunOutcome | None = None
+    held: str = ""  # why nothing was sent: invalid rows and no --skip-invalid
+    started: float = 0.0
+    finished: float = 0.0
+    interval: float = 0.0  # seconds between requests at --rate
+
+    @property
+    def counts(self) -> Counter[Result]:
+        """How many rows have each result."""
+        return count(self.reports)
+
+    @property
+    def stop(self) -> Stop:
+        """Why the run ended."""
+        if self.held:
+            return Stop.HELD
+        if self.outcome is not None and self.outcome.stop is not Stop.DONE:
+            return self.outcome.stop
+        if self.plan is not None and self.plan.guard and self.options.delete_missing:
+            return Stop.GUARD
+        return Stop.DONE
+
+    @property
+    def exit_code(self) -> int:
+        """0 done; 1 some rows not as the roster says (or the delete guard held); 3 stopped."""
+        stop = self.stop
+        if stop in (Stop.DONE, Stop.GUARD, Stop.HELD):
+            bad = any(self.counts.get(r, 0) for r in PROBLEM_RESULTS)
+            return EXIT_ROWS if bad or stop is not Stop.DONE else EXIT_OK
+        if stop is Stop.INTERRUPTED:
+            return 130
+        return EXIT_STOPPED
+
+    @property
+    def requests(self) -> Mapping[str, int]:
+        """Requests sent, by method."""
+        return self.outcome.requests if self.outcome is not None else {}
+
+    @property
+    def estimate(self) -> float:
+        """Seconds the plan takes at --rate, when all goes well."""
+        return self.plan.requests * self.interval if self.plan is not None else 0.0
+
+    def failed_rows(self) -> list[RowReport]:
+        """Rows that failed or whose outcome is unknown, in order."""
+        return [r for r in self.reports if r.result in (Result.FAILED, Result.UNKNOWN)]
+
+
+def community_of(base_url: str, api_key: str) -> tuple[str, str, str]:
+    """(normalised base URL, key fingerprint, community id)."""
+    url = check_base_url(base_url)
+    fingerprint = key_fingerprint(api_key)
+    return url, fingerprint, state.community_id(url, fingerprint)
+
+
+def run_import(
+    roster: Path | Source,
+    options: ImportOptions,
+    *,
+    api_key: str,
+    hooks: Hooks | None = None,
+) -> ImportReport:
+    """Sync the server to a roster: plan against the journal (and the server where the journal
+    can't vouch), then create, update and delete at the pace allowed. Dry runs send nothing
+    (but the listings ``verify`` needs)."""
+    hooks = hooks or Hooks()
+    url, fingerprint, community = community_of(options.base_url, api_key)
+    prep = prepare(roster, options.read)
+    source = prep.source
+    scope = options.scope or source.stem
+    kind = "plan" if options.dry_run else "results"
+    out = options.results or default_output(source.path, source.stem, source.suffix, kind)
+    _refuse_outputs(source, out, options.state)
+    journal_path = options.state or state.default_journal_path(community, hooks.env)
+    rows = prep.rows  # the plan joins every row, so the roster is read whole here
+    report = ImportReport(
+        prep, options, url, fingerprint, scope, journal_path, started=hooks.clock()
+    )
+    pace_path = state.pace_state_path(fingerprint, hooks.env)
+    with contextlib.ExitStack() as stack:
+        if options.dry_run:
+            journal = stack.enter_context(Journal.open_read_only(journal_path, community))
+        else:
+            stack.enter_context(state.community_lock(community, hooks.env))
+            journal = stack.enter_context(Journal.open(journal_path, community, clock=hooks.clock))
+            journal.begin_run(scope, source.name)
+        pacer = stack.enter_context(
+            Pacer(
+                options.rate,
+                state_path=pace_path,
+                key_id=fingerprint,
+                clock=hooks.clock,
+                sleep=hooks.sleep,
+            )
+        )
+        report.interval = pacer.interval
+        entries = journal.entries()
+        if prep.invalid_count and not options.skip_invalid:
+            report.held = (
+                f"not sent: {prep.invalid_count} rows are invalid or duplicate; fix them, or run "
+                "again with --skip-invalid"
+            )
+            report.reports = row_reports(prep, None, entries, held=report.held)
+            _finish(report, journal, out, hooks)
+            return report
+        plan_options = PlanOptions(
+            scope=scope,
+            update=options.update,
+            delete_missing=options.delete_missing,
+            max_delete=options.max_delete,
+            retry_failed=options.retry_failed,
+            match_existing=options.match_existing,
+            verify=options.verify,
+        )
+        valid = [c for c in rows if c.valid]
+        present = {c.norm.key for c in rows if c.norm.key is not None}
+        unkeyed = sum(1 for c in rows if c.norm.key is None)
+        vouched = vouched_accounts(entries, journal.listed_accounts())
+
+        def make_plan(listings: Mapping[str, Sequence[RemoteIdentifier]]) -> Plan:
+            return plan_sync(
+                valid,
+                entries,
+                plan_options,
+                vouched=vouched,
+                present=present,
+                unkeyed=unkeyed,
+                listings=listings,
+            )
+
+        plan = make_plan({})
+        client = stack.enter_context(
+            SonoranClient(url, api_key, transport=hooks.transport, on_request=hooks.on_request)
+        )
+        importer = Importer(
+            client,
+            journal,
+            pacer,
+            scope=scope,
+            source_file=source.name,
+            replan=lambda step, listing: _replan(step, listing, journal, plan_options, vouched),
+            settings=hooks.settings,
+            stop=hooks.stop,
+            on_event=hooks.on_event,
+            on_wait=hooks.on_wait,
+            clock=hooks.clock,
+            sleep=hooks.sleep,
+            record_listings=not options.dry_run,
+        )
+        report.outcome = importer.outcome
+        try:
+            if plan.lists and (not options.dry_run or options.verify):
+                if hooks.on_listing is not None:
+                    hooks.on_listing(report, len(plan.lists))
+                plan = make_plan(importer.list_accounts(plan.lists))
+            report.plan = plan
+            if not options.dry_run:
+                journal.claim(
+                    (
+                        c.norm.key
+                        for c in valid
+                        if c.norm.key is not None
+                        and entries.get(c.norm.key) is not None
+                        and entries[c.norm.key].scope != scope
+                    ),
+                    scope,
+                )
+            if hooks.on_plan is not None:
+                hooks.on_plan(report)
+            if not options.dry_run and importer.outcome.stop is Stop.DONE:
+                try:
+                    importer.run(plan)
+                except KeyboardInterrupt:
+                    importer.interrupted()
+        except JournalError as err:
+            if not importer.outcome.writes:
+                raise
+            importer.outcome.stop = Stop.JOURNAL
+            importer.outcome.message = str(err)
+        finally:
+            # Whatever stopped the run, the sheet still says where every row stands.
+            report.plan = plan
+            entries = journal.entries()
+            report.reports = row_reports(
+                prep, plan, entries, outcome=importer.outcome, dry_run=options.dry_run
+            )
+            _finish(report, journal, out, hooks)
+    return report
+
+
+def _claimed(rows: Sequence[Checked], entries: Mapping[Key, Entry], scope: str) -> list[Key]:
+    """Rows of this roster that the journal holds under another scope (or none)."""
+    keys = []
+    for c in rows:
+        key = c.norm.key
+        entry = entries.get(key) if key is not None else None
+        if key is not None and entry is not None and entry.scope != scope:
+            keys.append(key)
+    return keys
+
+
+def _replan(
+    step: Step,
+    listing: Sequence[RemoteIdentifier],
+    journal: Journal,
+    options: PlanOptions,
+    vouched: set[str],
+) -> Step:
+    assert step.checked is not None
+    entry = journal.get(step.key)
+    return replan_row(step.checked, entry, options, vouched, {step.account: listing})
+
+
+def _finish(report: ImportReport, journal: Journal, out: Path, hooks: Hooks) -> None:
+    """Record how the run ended and write its sheet (unless it stopped before sending anything,
+    which must not replace the sheet of an earlier run)."""
+    report.finished = hooks.clock()
+    if not report.options.dry_run:
+        journal.finish_run(report.stop)
+    outcome = report.outcome
+    stopped_early = outcome is not None and outcome.stop is not Stop.DONE and not outcome.writes
+    if stopped_early and not report.options.dry_run:
+        return
+    sheet = results_sheet(report.prep, report.reports)
+    write_sheet(out, sheet, delimiter=report.prep.roster.delimiter or ",")
+    report.results_path = out
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+def rebuild_results(
+    roster: Path | Source,
+    options: ImportOptions,
+    *,
+    api_key: str | None,
+    env: Mapping[str, str] | None = None,
+) -> ImportReport:
+    """The results sheet of a roster rebuilt from the journal alone: no network.
+
+    Without a key, ``options.state`` must name the journal, which then says its community.
+    """
+    prep = prepare(roster, options.read)
+    source = prep.source
+    if api_key is not None:
+        url, fingerprint, community = community_of(options.base_url, api_key)
+        journal_path = options.state or state.default_journal_path(community, env)
+    elif options.state is not None:
+        journal_path = options.state
+        community = only_community(journal_path)
+        url, _, fingerprint = community.rpartition("#")
+    else:
+        raise InputError("no API key: set SONORAN_API_KEY or pass --api-key-file, or --state")
+    if not journal_path.exists():
+        raise InputError(f"no journal at {journal_path}: has this roster been imported here?")
+    scope = options.scope or source.stem
+    out = options.results or default_output(source.path, source.stem, source.suffix, "results")
+    _refuse_outputs(source, out)
+    report = ImportReport(prep, options, url, fingerprint, scope, journal_path)
+    with Journal.open_read_only(journal_path, community) as journal:
+        entries = journal.entries()
+        rows = prep.rows
+        valid = [c for c in rows if c.valid]
+        present = {c.norm.key for c in rows if c.norm.key is not None}
+        plan_options = PlanOptions(scope=scope, match_existing=False)
+        plan = plan_sync(
+            valid,
+            entries,
+            plan_options,
+            vouched=set(),
+            present=present,
+        )
+        report.plan = plan
+        report.reports = row_reports(prep, plan, entries, last_run=journal.last_run(scope))
+    write_sheet(out, results_sheet(prep, report.reports), delimiter=prep.roster.delimiter or ",")
+    report.results_path = out
+    return report
+
+
+__all__ = [
+    "EXIT_INPUT",
+    "EXIT_OK",
+    "EXIT_ROWS",
+    "EXIT_STOPPED",
+    "CheckReport",
+    "Hooks",
+    "ImportOptions",
+    "ImportReport",
+    "Key",
+    "check",
+    "rebuild_results",
+    "run_import",
+]
