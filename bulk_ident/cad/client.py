@@ -543,7 +543,8 @@ def _account(item: Any, default_status: int | None) -> Account | None:
     uuid = item.get("uuid")
     if not isinstance(uuid, str) or not _UUID.match(uuid.strip().lower()):
         return None
-    status = _account_status(item.get("status", default_status))
+    given = item.get("status")
+    status = _account_status(default_status if given is None else given)
     if status is None:
         return None
     return Account(

@@ -134,17 +134,7 @@ def load_accounts(path: Path) -> tuple[dict[str, Any], ...]:
                 f"accounts file {str(path)!r}, account {number}: "
                 'each account needs a "uuid" such as "7c0ef1b2-3a4d-4e5f-8a9b-0c1d2e3f4a5b"'
             )
-        account: dict[str, Any] = {
-            "username": "",
-            "communityUserId": None,
-            "discord": None,
-            "roblox": None,
-            "status": 1,
-            "joined": None,
-            "lastLogin": None,
-            "permissions": {},
-        }
-        account.update(item)
+        account = _with_defaults(item)
         status = account["status"]
         if type(status) is not int or status not in ACCOUNT_STATUSES:
             raise InputError(
@@ -154,6 +144,21 @@ def load_accounts(path: Path) -> tuple[dict[str, Any], ...]:
             )
         accounts.append(account)
     return tuple(accounts)
+
+
+def _with_defaults(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An account object with every documented field, as the API would answer it."""
+    return {
+        "username": "",
+        "communityUserId": None,
+        "discord": None,
+        "roblox": None,
+        "status": 1,
+        "joined": None,
+        "lastLogin": None,
+        "permissions": {},
+        **item,
+    }
 
 
 def sandbox_key(*, key: str | None, key_file: Path | None, env: Mapping[str, str]) -> str | None:
@@ -246,6 +251,9 @@ class _State:
         self.identifiers: dict[str, list[dict[str, Any]]] = {}
         self.windows: dict[str, deque[float]] = {}
         self.blocked_until: dict[str, float] = {}
+        self.accounts = (
+            None if config.accounts is None else [_with_defaults(a) for a in config.accounts]
+        )
         self.log: list[dict[str, Any]] = []
 
     def answer(
@@ -425,8 +433,8 @@ class _State:
         return _problem(404, "Not Found", f"no such endpoint: {method} {path}", path)
 
     def _account_exists(self, account: str) -> bool:
-        return self.config.accounts is None or any(
-            a["uuid"].lower() == account.lower() for a in self.config.accounts
+        return self.accounts is None or any(
+            a["uuid"].lower() == account.lower() for a in self.accounts
         )
 
     def _create(self, account: str, body: bytes, path: str) -> _Answer:
@@ -526,7 +534,7 @@ class _State:
         username = _one(query, "username")
         matching = [
             a
-            for a in self.config.accounts or ()
+            for a in self.accounts or ()
             if a.get("status", 1) == status
             and (username is None or str(a.get("username", "")).lower() == username.lower())
         ]
@@ -544,7 +552,7 @@ class _State:
             detail = "give exactly one of " + ", ".join(_ACCOUNT_LOOKUPS) + ", with a value"
             return _problem(400, "Bad Request", detail, path)
         field_name = "uuid" if given[0] == "accountUuid" else given[0]
-        for account in self.config.accounts or ():
+        for account in self.accounts or ():
             value = account.get(field_name)
             if value is not None and str(value).strip().lower() == wanted:
                 return _Answer(200, dict(account))
