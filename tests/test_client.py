@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import re
+import shutil
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -818,6 +822,8 @@ def test_account_ids_keep_every_digit() -> None:
         ({"uuid": UUID_1 + "0", "status": 1}, 1),
         ({"uuid": UUID_1, "status": 7}, 1),
         ({"uuid": UUID_1, "status": True}, 1),
+        ({"uuid": UUID_1, "status": "1" * 5000}, 1),
+        ({"uuid": UUID_1, "status": "١"}, 1),
         ({"uuid": 12, "status": 1}, 1),
     ],
 )
@@ -1258,3 +1264,65 @@ def test_https_goes_through_the_proxy_as_a_tunnel() -> None:
     assert KEY.encode() not in proxy.received
     assert b"authorization" not in proxy.received.lower()
     assert b"unitNum" not in proxy.received
+
+
+# -- TLS, over loopback with a self-signed certificate -------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An https server on loopback with a fresh self-signed certificate; yields (url, cert)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    command += ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+    command += ["-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(
+        command,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+
+    def serve(conn: socket.socket, record: Callable[[bytes], None]) -> None:
+        with context.wrap_socket(conn, server_side=True) as secure:
+            answer_ok(secure, record)
+
+    server = RawServer(serve)
+    yield f"https://127.0.0.1:{server.port}", cert
+    server.close()
+
+
+@pytest.mark.e2e
+def test_tls_failure_is_not_sent(tls_server: tuple[str, Path]) -> None:
+    """An https server whose certificate isn't trusted: NotSent with kind TLS, key unsent."""
+    url, _ = tls_server
+    with SonoranClient(url, KEY, env={}) as client:
+        outcome = client.create_identifier(ACCOUNT, {})
+    assert isinstance(outcome, NotSent)
+    assert outcome.kind == NotSentKind.TLS
+
+
+@pytest.mark.e2e
+def test_tls_through_the_deadline_transport(tls_server: tuple[str, Path]) -> None:
+    """With the certificate trusted (SSL_CERT_FILE, in a child process), https creates work."""
+    url, cert = tls_server
+    script = (
+        "import sys\n"
+        "from bulk_ident.cad.client import SonoranClient\n"
+        "with SonoranClient(sys.argv[1], 'k', env={}, deadline=5) as client:\n"
+        "    print(client.create_identifier('a', {}))\n"
+    )
+    env = {**os.environ, "SSL_CERT_FILE": str(cert)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.strip() == "Created(ident_id=1, status=200)", done.stderr

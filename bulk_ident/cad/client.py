@@ -560,7 +560,7 @@ def _account(item: Any, default_status: int | None) -> Account | None:
 
 
 def _account_status(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip() in ("0", "1", "2", "3", "4"):
         value = int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 4:
         return value
