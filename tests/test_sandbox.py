@@ -10,6 +10,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from http.client import HTTPConnection
 from pathlib import Path
@@ -1098,3 +1099,18 @@ def test_e2e_lost_patch_is_unknown_but_applied() -> None:
     assert isinstance(first, Unknown)
     assert isinstance(again, Unknown)
     assert [h["data"]["rank"] for h in held] == ["Captain"]
+
+
+@pytest.mark.e2e
+def test_e2e_serve_option(tmp_path: Path) -> None:
+    """`sandbox --serve DIR` serves DIR's files without a key and says where, once started."""
+    (tmp_path / "roster.csv").write_text("Username,Unit Number\r\njdoe,1A\r\n", encoding="utf-8")
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with (
+        running_sandbox("--serve", str(tmp_path), "--api-key", KEY) as sandbox,
+        no_proxy.open(sandbox.url + "/_files/roster.csv", timeout=10) as answer,
+    ):
+        body, content_type = answer.read(), answer.headers["Content-Type"]
+    assert body == (tmp_path / "roster.csv").read_bytes()
+    assert content_type == "text/csv"
+    assert f"files of {tmp_path} at {sandbox.url}/_files/NAME" in sandbox.stderr
