@@ -84,7 +84,7 @@ def check(
     prep = prepare(roster, options or ReadOptions())
     source = prep.source
     out = results or default_output(source.path, source.stem, source.suffix, "check")
-    _refuse_outputs(source, out, payloads)
+    refuse_outputs(source, out, payloads)
     rows = prep.stream()
     if payloads is not None:
         rows = _tee_payloads(rows, payloads)
@@ -103,13 +103,14 @@ def _tee_payloads(rows: Iterator[Checked], path: Path) -> Iterator[Checked]:
             yield c
 
 
-def _refuse_outputs(source: Source, *outputs: Path | None) -> None:
+def refuse_outputs(roster: Path | Source | None, *outputs: Path | None) -> None:
     """Outputs must not be the roster itself, nor anything but a regular file; checked before
     anything is read further or sent."""
+    local = roster.path if isinstance(roster, Source) else roster
     for out in outputs:
         if out is None:
             continue
-        if source.path is not None and out.exists() and os.path.samefile(out, source.path):
+        if local is not None and out.exists() and local.exists() and os.path.samefile(out, local):
             raise InputError(f"{out} is the roster itself: choose another path for the output")
         check_output(out)
 
@@ -239,7 +240,7 @@ def run_import(
     scope = options.scope or source.stem
     kind = "plan" if options.dry_run else "results"
     out = options.results or default_output(source.path, source.stem, source.suffix, kind)
-    _refuse_outputs(source, out, options.state)
+    refuse_outputs(source, out, options.state)
     journal_path = options.state or state.default_journal_path(community, hooks.env)
     rows = prep.rows  # the plan joins every row, so the roster is read whole here
     report = ImportReport(
@@ -424,7 +425,7 @@ def rebuild_results(
         raise InputError(f"no journal at {journal_path}: has this roster been imported here?")
     scope = options.scope or source.stem
     out = options.results or default_output(source.path, source.stem, source.suffix, "results")
-    _refuse_outputs(source, out)
+    refuse_outputs(source, out)
     report = ImportReport(prep, options, url, fingerprint, scope, journal_path)
     with Journal.open_read_only(journal_path, community) as journal:
         entries = journal.entries()
@@ -458,5 +459,6 @@ __all__ = [
     "Key",
     "check",
     "rebuild_results",
+    "refuse_outputs",
     "run_import",
 ]

@@ -63,7 +63,14 @@ class FakeSonoran:
         if step == "refused":
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         if step == "dns":
-            raise httpx.ConnectError("[Errno -2] Name or service not known", request=request)
+            import socket
+
+            try:
+                raise socket.gaierror(-2, "Name or service not known")
+            except socket.gaierror as cause:
+                raise httpx.ConnectError(
+                    "[Errno -2] Name or service not known", request=request
+                ) from cause
         if isinstance(step, int) and step != 200:
             if step == 429:
                 return httpx.Response(429, headers={"Retry-After": "7"}, json={"message": "limit"})

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 import secrets
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,10 @@ import pytest
 from sandbox_proc import running_sandbox
 
 from bulk_ident.cad.client import (
+    Account,
+    AccountsPage,
     Created,
+    Deleted,
     Listed,
     NotSent,
     RateLimited,
@@ -26,9 +33,18 @@ from bulk_ident.cad.client import (
     SonoranClient,
     Unauthorised,
     Unknown,
+    Updated,
     key_fingerprint,
 )
-from bulk_ident.cad.sandbox import Sandbox, SandboxConfig, fingerprint, load_accounts, parse_slow
+from bulk_ident.cad.sandbox import (
+    SANDBOX_KEY_ENV,
+    Sandbox,
+    SandboxConfig,
+    fingerprint,
+    load_accounts,
+    parse_slow,
+    sandbox_key,
+)
 from bulk_ident.errors import InputError
 from bulk_ident.rates import Rate
 
@@ -97,7 +113,7 @@ def call(
         method,
         sandbox.url + path,
         headers=headers,
-        content=content if method == "POST" else None,
+        content=content if method in ("POST", "PATCH") else None,
         params=params,
     )
 
@@ -304,20 +320,23 @@ def test_account_listing_pages_and_filters(http: httpx.Client, accounts_file: Pa
     assert bad.status_code == 400
 
 
-def test_client_resolves_accounts_through_pages(accounts_file: Path) -> None:
-    """Our client's list_accounts reads every page of the sandbox's listing."""
+def test_client_reads_the_sandbox_account_pages(accounts_file: Path) -> None:
+    """Our client's list_accounts_page reads each page of the sandbox's listing."""
     many = [
         {"uuid": f"{n:08d}-0000-4000-8000-000000000000", "username": f"u{n}"} for n in range(230)
     ]
     accounts_file.write_text(json.dumps(many), encoding="utf-8")
     with serve(rate=Rate(100, 60.0), accounts=load_accounts(accounts_file)) as sandbox:
-        with SonoranClient(sandbox.url, KEY) as client:
-            found = client.list_accounts()
-            one = client.list_accounts(username="u7")
-        pages = len(sandbox.requests())
-    assert len(found) == 230
-    assert [a["username"] for a in one] == ["u7"]
-    assert pages == 4
+        with SonoranClient(sandbox.url, KEY, env={}) as client:
+            pages = [client.list_accounts_page(offset=offset) for offset in (0, 100, 200)]
+            one = client.list_accounts_page(offset=0, username="U7")
+        requests = len(sandbox.requests())
+    assert all(isinstance(page, AccountsPage) and page.total == 230 for page in pages)
+    found = [a.username for page in pages if isinstance(page, AccountsPage) for a in page.accounts]
+    assert found == [f"u{n}" for n in range(230)]
+    assert isinstance(one, AccountsPage)
+    assert [a.username for a in one.accounts] == ["u7"]
+    assert requests == 4
 
 
 @pytest.mark.parametrize(
@@ -416,7 +435,7 @@ def test_faults_are_seeded() -> None:
 
 
 def test_faults_spare_listing(http: httpx.Client) -> None:
-    """Faults apply to creates only, so listing stays reliable for settling."""
+    """Faults apply to writes only, so listing stays reliable for settling."""
     with serve(fail=1.0, lose=1.0) as sandbox:
         assert call(http, sandbox, "GET").status_code == 200
         response = call(http, sandbox)
@@ -612,3 +631,486 @@ def test_e2e_key_never_leaks(tmp_path: Path, accounts_file: Path) -> None:
         assert kind in kinds
     assert key_fingerprint(KEY) in sandbox.stderr
     assert not [text for text in outputs if KEY in text]
+
+
+# -- update and delete ---------------------------------------------------------------------------
+
+
+def item_path(ident_id: int | str, account: str = ACCOUNT) -> str:
+    """The path of one identifier."""
+    return f"/v2/emergency/accounts/{account}/identifiers/{ident_id}"
+
+
+def edit(http: httpx.Client, sandbox: Sandbox, body: Any) -> httpx.Response:
+    """POST an out-of-band edit, without a key."""
+    return http.post(sandbox.url + "/_sandbox/edit", json=body)
+
+
+def test_patch_changes_only_the_sent_fields(http: httpx.Client) -> None:
+    """PATCH changes the sent known fields, ignores unknown ones, answers the stored item."""
+    with serve() as sandbox:
+        call(http, sandbox, body={"unitNum": "1A", "rank": "Officer", "status": 2, "page": 0})
+        response = call(
+            http, sandbox, "PATCH", item_path(1), body={"rank": "Captain", "aop": "City", "x": 1}
+        )
+        [held] = sandbox.identifiers()
+        listed = call(http, sandbox, "GET").json()["Identifiers"]
+    assert response.status_code == 200
+    answer = response.json()
+    assert (answer["identId"], answer["serverId"]) == (1, 1)
+    assert answer["identifier"] == listed[0]
+    assert answer["identifier"]["data"]["rank"] == "Captain"
+    assert answer["identifier"]["aop"] == "City"
+    assert held["data"] == {
+        **held["data"],
+        "unitNum": "1A",
+        "rank": "Captain",
+        "aop": "City",
+        "status": 2,
+        "page": 0,
+    }
+    assert "x" not in held["data"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "detail"),
+    [
+        ("PATCH", item_path(1), {"status": "2"}, 400, "status must be one of"),
+        ("PATCH", item_path(1), [1], 400, "Request body must be a JSON object"),
+        ("PATCH", item_path(1), b"{nope", 400, "Request body is not valid JSON"),
+        ("PATCH", item_path(9), {"rank": "x"}, 404, "Identifier not found"),
+        ("DELETE", item_path(9), None, 404, "Identifier not found"),
+        ("PATCH", item_path(1, OTHER_ACCOUNT), {}, 404, "Identifier not found"),
+        ("DELETE", item_path(1, OTHER_ACCOUNT), None, 404, "Identifier not found"),
+        ("PATCH", item_path("abc"), {}, 400, "Invalid identId"),
+        ("GET", item_path(1), None, 405, "GET is not supported"),
+        ("POST", item_path(1), {}, 405, "POST is not supported"),
+    ],
+)
+def test_patch_and_delete_refusals(
+    http: httpx.Client, method: str, path: str, body: Any, status: int, detail: str
+) -> None:
+    """Invalid fields are 400, an identifier not on that account is 404; nothing changes."""
+    with serve() as sandbox:
+        call(http, sandbox, body={"unitNum": "1A"})
+        before = sandbox.identifiers()
+        response = call(http, sandbox, method, path, body=body)
+        after = sandbox.identifiers()
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"].startswith(detail)
+    assert after == before
+
+
+def test_delete_removes_it_everywhere(http: httpx.Client) -> None:
+    """DELETE answers identId and serverId; the identifier leaves the listing and inspection."""
+    with serve() as sandbox:
+        call(http, sandbox, body={"unitNum": "1A"})
+        call(http, sandbox, body={"unitNum": "1B"})
+        deleted = call(http, sandbox, "DELETE", item_path(1))
+        again = call(http, sandbox, "DELETE", item_path(1))
+        listed = call(http, sandbox, "GET").json()
+        held = http.get(sandbox.url + "/_sandbox/identifiers").json()
+    assert deleted.json() == {"identId": 1, "serverId": 1}
+    assert again.status_code == 404
+    assert [i["id"] for i in listed["Identifiers"]] == [2]
+    assert listed["SelectedIdent"] == 2
+    assert [h["identId"] for h in held] == [2]
+
+
+def test_patch_and_delete_count_against_the_limit(http: httpx.Client) -> None:
+    """Updates and deletes use the same per-key budget as creates and lists."""
+    with serve(rate=Rate(3, 60.0)) as sandbox:
+        call(http, sandbox)
+        patched = call(http, sandbox, "PATCH", item_path(1), body={"rank": "x"})
+        deleted = call(http, sandbox, "DELETE", item_path(1))
+        limited = call(http, sandbox, "DELETE", item_path(1))
+    assert [patched.status_code, deleted.status_code, limited.status_code] == [200, 200, 429]
+
+
+def run_write_faults(**faults: Any) -> tuple[list[str], list[dict[str, Any]], list[float]]:
+    """Create one identifier fault-free, then PATCH and DELETE it under ``faults``."""
+    slept: list[float] = []
+    config = SandboxConfig(rate=Rate(100, 60.0), **faults)
+    with Sandbox(config, clock=FakeClock(), sleep=slept.append) as sandbox, httpx.Client() as http:
+        assert edit(http, sandbox, {"accountUuid": ACCOUNT, "create": {"rank": "A"}}).json() == {
+            "identId": 1
+        }
+        with contextlib.suppress(httpx.RemoteProtocolError):
+            call(http, sandbox, "PATCH", item_path(1), body={"rank": "B"})
+        after_patch = sandbox.identifiers()
+        with contextlib.suppress(httpx.RemoteProtocolError):
+            call(http, sandbox, "DELETE", item_path(1))
+        outcomes = [r["outcome"] for r in sandbox.requests()]
+    return outcomes, after_patch, slept
+
+
+def test_faults_apply_to_patch_and_delete() -> None:
+    """--fail answers 500 without applying; --lose and --slow apply, then drop or delay."""
+    failed, held, slept = run_write_faults(fail=1.0)
+    assert failed == ["fail", "fail"]
+    assert held[0]["data"]["rank"] == "A"
+    lost, held, _ = run_write_faults(lose=1.0)
+    assert lost == ["lose", "lose"]
+    assert held[0]["data"]["rank"] == "B"
+    slow, held, slept = run_write_faults(slow=1.0, slow_seconds=4.0)
+    assert slow == ["slow", "slow"]
+    assert held[0]["data"]["rank"] == "B"
+    assert slept == [4.0, 4.0]
+
+
+def test_account_look_ups_are_fault_free(http: httpx.Client, accounts_file: Path) -> None:
+    """Listing accounts and finding one never fail, drop or stall, whatever the faults."""
+    config = {"fail": 1.0, "lose": 1.0, "slow": 1.0, "slow_seconds": 5.0}
+    with serve(accounts=load_accounts(accounts_file), **config) as sandbox:
+        listing = call(http, sandbox, "GET", "/v2/general/accounts")
+        found = call(http, sandbox, "GET", "/v2/general/accounts/account", username="jdoe")
+        identifiers = call(http, sandbox, "GET")
+    assert [listing.status_code, found.status_code, identifiers.status_code] == [200, 200, 200]
+
+
+# -- out-of-band edits ---------------------------------------------------------------------------
+
+
+def test_edit_sets_deletes_and_creates_out_of_band(http: httpx.Client) -> None:
+    """/_sandbox/edit changes, deletes and creates identifiers without a key or the limit."""
+    with serve(rate=Rate(1, 60.0), api_key="the-key") as sandbox:
+        created = edit(http, sandbox, {"accountUuid": ACCOUNT, "create": {"unitNum": "1A"}})
+        edit(http, sandbox, {"accountUuid": ACCOUNT.upper(), "create": {"unitNum": "1B"}})
+        changed = edit(http, sandbox, {"identId": 1, "set": {"rank": "Captain", "status": 4}})
+        removed = edit(http, sandbox, {"identId": 2, "delete": True})
+        held = sandbox.identifiers()
+        log = sandbox.requests()
+        listed = call(http, sandbox, "GET", key="the-key").json()["Identifiers"]
+    assert created.json() == {"identId": 1}
+    assert changed.status_code == 200
+    assert changed.json()["data"]["rank"] == "Captain"
+    assert removed.json() == {"identId": 2, "deleted": True}
+    assert [(h["identId"], h["data"]["rank"], h["data"]["status"]) for h in held] == [
+        (1, "Captain", 4)
+    ]
+    assert log == []
+    assert [i["id"] for i in listed] == [1]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        ({"identId": 9, "set": {"rank": "x"}}, 404, "no identifier 9"),
+        ({"identId": 9, "delete": True}, 404, "no identifier 9"),
+        ({"identId": 1, "set": {"page": 7}}, 400, "page must be one of"),
+        ({"identId": 1}, 400, "send {"),
+        ({"identId": "1", "delete": True}, 400, "send {"),
+        ({"accountUuid": "nope", "create": {}}, 400, "Invalid accountUuid format"),
+        ({"accountUuid": OTHER_ACCOUNT, "create": {}}, 404, "Account not found"),
+        ({"accountUuid": ACCOUNT, "create": {"status": "x"}}, 400, "status must be one of"),
+        ([1], 400, "send {"),
+    ],
+)
+def test_edit_refusals(
+    http: httpx.Client, accounts_file: Path, body: Any, status: int, detail: str
+) -> None:
+    """Unknown ids are 404, malformed edits 400; nothing changes."""
+    with serve(accounts=load_accounts(accounts_file)) as sandbox:
+        edit(http, sandbox, {"accountUuid": ACCOUNT, "create": {"unitNum": "1A"}})
+        before = sandbox.identifiers()
+        response = edit(http, sandbox, body)
+        after = sandbox.identifiers()
+    assert response.status_code == status
+    assert response.json()["detail"].startswith(detail)
+    assert after == before
+
+
+# -- accounts: the documented listing, look-ups, duplicates --------------------------------------
+
+
+RICH_ACCOUNTS = [
+    {
+        "uuid": ACCOUNT,
+        "username": "JDoe",
+        "communityUserId": "1001",
+        "discord": "123456789012345678",
+        "roblox": 98765,
+        "status": 1,
+    },
+    {"uuid": "11111111-2222-4333-8444-555555555555", "username": "jdoe", "status": 1},
+    {"uuid": "22222222-2222-4333-8444-555555555555", "username": "pending", "status": 0},
+    {"uuid": "33333333-2222-4333-8444-555555555555", "username": "banned", "status": 4},
+]
+
+
+@pytest.fixture
+def rich_accounts(tmp_path: Path) -> tuple[dict[str, Any], ...]:
+    """Accounts with Discord and Roblox ids, a duplicate username, pending and banned ones."""
+    path = tmp_path / "rich.json"
+    path.write_text(json.dumps(RICH_ACCOUNTS), encoding="utf-8")
+    return load_accounts(path)
+
+
+def test_listing_shows_only_documented_fields_and_duplicates(
+    http: httpx.Client, rich_accounts: tuple[dict[str, Any], ...]
+) -> None:
+    """The listing serves duplicate usernames, and no discord or roblox (not documented there)."""
+    with serve(accounts=rich_accounts) as sandbox:
+        named = call(http, sandbox, "GET", "/v2/general/accounts", username="JDOE").json()
+        banned = call(http, sandbox, "GET", "/v2/general/accounts", status="4").json()
+    assert [a["uuid"] for a in named["accounts"]] == [
+        ACCOUNT,
+        "11111111-2222-4333-8444-555555555555",
+    ]
+    assert set(named["accounts"][0]) == {
+        "uuid",
+        "username",
+        "communityUserId",
+        "status",
+        "joined",
+        "lastLogin",
+        "permissions",
+    }
+    assert [a["username"] for a in banned["accounts"]] == ["banned"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "uuid"),
+    [
+        ({"discord": " 123456789012345678 "}, 200, ACCOUNT),
+        ({"roblox": "98765"}, 200, ACCOUNT),
+        ({"communityUserId": "1001"}, 200, ACCOUNT),
+        ({"username": "PENDING"}, 200, "22222222-2222-4333-8444-555555555555"),
+        ({"username": "banned"}, 200, "33333333-2222-4333-8444-555555555555"),
+        ({"discord": "1"}, 404, None),
+        ({"username": ""}, 400, None),
+        ({"roblox": "98765", "discord": "1"}, 400, None),
+    ],
+)
+def test_find_account_matches_any_status(
+    http: httpx.Client,
+    rich_accounts: tuple[dict[str, Any], ...],
+    params: dict[str, str],
+    status: int,
+    uuid: str | None,
+) -> None:
+    """The single look-up matches case-insensitively, whatever the account's status."""
+    with serve(accounts=rich_accounts) as sandbox:
+        response = call(http, sandbox, "GET", "/v2/general/accounts/account", **params)
+    assert response.status_code == status
+    if uuid is not None:
+        assert response.json()["uuid"] == uuid
+
+
+def test_client_reads_sandbox_accounts(rich_accounts: tuple[dict[str, Any], ...]) -> None:
+    """Our client reads the sandbox's account objects, numbers in the file included."""
+    with serve(accounts=rich_accounts) as sandbox, SonoranClient(sandbox.url, KEY) as client:
+        found = client.find_account(roblox="98765")
+        missing = client.find_account(discord="42")
+        pending = client.list_accounts_page(offset=0, status=0)
+    assert found == Account(ACCOUNT, "JDoe", "1001", "123456789012345678", "98765", 1, None, None)
+    assert missing == Rejected(404, "Account not found")
+    assert isinstance(pending, AccountsPage)
+    assert [(a.username, a.status) for a in pending.accounts] == [("pending", 0)]
+
+
+@pytest.mark.parametrize("status", ["1", 5, -1, True, None])
+def test_load_accounts_refuses_a_bad_status(tmp_path: Path, status: object) -> None:
+    """An account status must be an integer 0-4."""
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps([{"uuid": ACCOUNT, "status": status}]), encoding="utf-8")
+    with pytest.raises(InputError, match='account 1: "status" must be 0'):
+        load_accounts(path)
+
+
+# -- the key -------------------------------------------------------------------------------------
+
+
+def test_sandbox_key_sources(tmp_path: Path) -> None:
+    """The accepted key comes from the file, else --api-key, else the environment, else any."""
+    key_file = tmp_path / "key"
+    key_file.write_text(f"  {KEY}-file\n", encoding="utf-8")
+    env = {SANDBOX_KEY_ENV: f" {KEY}-env "}
+    assert sandbox_key(key=None, key_file=key_file, env=env) == f"{KEY}-file"
+    assert sandbox_key(key=KEY, key_file=None, env=env) == KEY
+    assert sandbox_key(key=None, key_file=None, env=env) == f"{KEY}-env"
+    assert sandbox_key(key=None, key_file=None, env={}) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "content", "words"),
+    [
+        (KEY, f"{KEY}", "not both"),
+        (None, "\n", "is empty"),
+        (None, f"{KEY} {KEY}", "spaces, line breaks"),
+        (f"{KEY}\n{KEY}", None, "--api-key holds spaces"),
+        (None, "missing", "can't read the key file"),
+    ],
+)
+def test_sandbox_key_errors(
+    tmp_path: Path, key: str | None, content: str | None, words: str
+) -> None:
+    """Bad key sources are refused in one line that never includes the key."""
+    key_file = None
+    if content == "missing":
+        key_file = tmp_path / "absent"
+    elif content is not None:
+        key_file = tmp_path / "key"
+        key_file.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(words)) as caught:
+        sandbox_key(key=key, key_file=key_file, env={})
+    assert KEY not in str(caught.value)
+
+
+@pytest.mark.e2e
+def test_e2e_key_from_file_and_environment(tmp_path: Path) -> None:
+    """--api-key-file and BULK_IDENT_SANDBOX_KEY restrict the key without printing it."""
+    key_file = tmp_path / "key"
+    key_file.write_text(KEY, encoding="utf-8")
+    env = {**os.environ, SANDBOX_KEY_ENV: KEY}
+    for args, environment in ((["--api-key-file", str(key_file)], None), ([], env)):
+        with running_sandbox(*args, env=environment) as sandbox:
+            with SonoranClient(sandbox.url, KEY, env={}) as client:
+                good = client.list_identifiers(ACCOUNT)
+            with SonoranClient(sandbox.url, KEY + "x", env={}) as client:
+                bad = client.list_identifiers(ACCOUNT)
+        assert isinstance(good, Listed)
+        assert isinstance(bad, Unauthorised)
+        assert KEY not in sandbox.stdout + sandbox.stderr
+        assert f"accepting only the key {key_fingerprint(KEY)}" in sandbox.stderr
+        assert "warning" not in sandbox.stderr
+
+
+@pytest.mark.e2e
+def test_e2e_api_key_on_the_command_line_warns() -> None:
+    """--api-key still works, with a one-line warning about ps, and the key is never printed."""
+    with running_sandbox("--api-key", KEY) as sandbox:
+        pass
+    [warning] = [line for line in sandbox.stderr.splitlines() if line.startswith("warning")]
+    assert "visible to other users in ps" in warning
+    assert "--api-key-file" in warning
+    assert SANDBOX_KEY_ENV in warning
+    assert KEY not in sandbox.stdout + sandbox.stderr
+
+
+# -- serving files -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Path:
+    """A folder with a CSV, an xlsx, an HTML page, a sub-folder and a link pointing outside."""
+    folder = tmp_path / "served"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "roster.csv").write_bytes("Account UUID,Unit\r\nx,1é\r\n".encode())
+    (folder / "roster.xlsx").write_bytes(b"PK\x03\x04 not really")
+    (folder / "sheet.html").write_text("<table></table>", encoding="utf-8")
+    (folder / "sub" / "b.csv").write_text("a,b\n", encoding="utf-8")
+    (folder / "notes.bin").write_bytes(b"\x00\x01")
+    (tmp_path / "secret.txt").write_text("SECRET-CONTENT", encoding="utf-8")
+    (folder / "escape.txt").symlink_to(tmp_path / "secret.txt")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "content_type"),
+    [
+        ("roster.csv", 200, "text/csv"),
+        ("roster.xlsx", 200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        ("sheet.html", 200, "text/html"),
+        ("sub/b.csv", 200, "text/csv"),
+        ("notes.bin", 200, "application/octet-stream"),
+        ("missing.csv", 404, None),
+        ("sub", 404, None),
+        ("sub/", 400, None),
+        ("", 400, None),
+        ("../secret.txt", 400, None),
+        ("%2E%2E/secret.txt", 400, None),
+        ("sub/%2e%2e/%2e%2e/secret.txt", 400, None),
+        ("%2Fetc%2Fpasswd", 400, None),
+        ("escape.txt", 400, None),
+    ],
+)
+def test_serve_files(served: Path, name: str, status: int, content_type: str | None) -> None:
+    """Files of --serve DIR come back byte for byte with their type; nothing outside it does."""
+    with serve(serve=served, api_key="only-this") as sandbox:
+        status_got, headers, body = raw_get(sandbox, "/_files/" + name)
+        log = sandbox.requests()
+    assert status_got == status
+    if content_type is not None:
+        assert headers["content-type"] == content_type
+        assert body == (served / name).read_bytes()
+    else:
+        assert b"SECRET-CONTENT" not in body
+    assert log == []
+
+
+def raw_get(sandbox: Sandbox, target: str) -> tuple[int, dict[str, str], bytes]:
+    """GET ``target`` exactly as written (no dot-segment clean-up, as httpx would do)."""
+    host, port = sandbox.url.removeprefix("http://").rsplit(":", 1)
+    connection = HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read()
+    finally:
+        connection.close()
+
+
+def test_no_files_without_serve(http: httpx.Client) -> None:
+    """Without --serve there are no files, and only GET is answered with one."""
+    with serve() as sandbox:
+        assert http.get(sandbox.url + "/_files/roster.csv").status_code == 404
+
+
+# -- client and sandbox, update and delete over loopback ------------------------------------------
+
+
+@pytest.mark.e2e
+def test_e2e_update_and_delete() -> None:
+    """Updated, Deleted, Rejected(404) and a lost PATCH that was applied, over loopback."""
+    with (
+        running_sandbox("--rate", "100/min") as sandbox,
+        SonoranClient(sandbox.url, KEY, env={}) as client,
+    ):
+        created = client.create_identifier(ACCOUNT, {"unitNum": "1A", "rank": "Officer"})
+        updated = client.update_identifier(ACCOUNT, 1, {"rank": "Captain"})
+        missing = client.update_identifier(ACCOUNT, 99, {"rank": "Captain"})
+        held = sandbox.identifiers()
+        deleted = client.delete_identifier(ACCOUNT, 1)
+        gone = client.delete_identifier(ACCOUNT, 1)
+        listed = client.list_identifiers(ACCOUNT)
+    assert created == Created(1, 200)
+    assert updated == Updated(1, 200)
+    assert missing == Rejected(404, "Identifier not found")
+    assert held[0]["data"]["rank"] == "Captain"
+    assert deleted == Deleted(1, 200)
+    assert gone == Rejected(404, "Identifier not found")
+    assert listed == Listed([], None)
+
+
+@pytest.mark.e2e
+def test_e2e_lost_patch_is_unknown_but_applied() -> None:
+    """With --lose 1 a PATCH is applied and its answer lost: Unknown; resending is harmless."""
+    with (
+        running_sandbox("--lose", "1", "--rate", "100/min") as sandbox,
+        SonoranClient(sandbox.url, KEY, env={}) as client,
+    ):
+        client.create_identifier(ACCOUNT, {"unitNum": "1A"})
+        first = client.update_identifier(ACCOUNT, 1, {"rank": "Captain"})
+        again = client.update_identifier(ACCOUNT, 1, {"rank": "Captain"})
+        held = sandbox.identifiers()
+    assert isinstance(first, Unknown)
+    assert isinstance(again, Unknown)
+    assert [h["data"]["rank"] for h in held] == ["Captain"]
+
+
+@pytest.mark.e2e
+def test_e2e_serve_option(tmp_path: Path) -> None:
+    """`sandbox --serve DIR` serves DIR's files without a key and says where, once started."""
+    (tmp_path / "roster.csv").write_text("Username,Unit Number\r\njdoe,1A\r\n", encoding="utf-8")
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with (
+        running_sandbox("--serve", str(tmp_path), "--api-key", KEY) as sandbox,
+        no_proxy.open(sandbox.url + "/_files/roster.csv", timeout=10) as answer,
+    ):
+        body, content_type = answer.read(), answer.headers["Content-Type"]
+    assert body == (tmp_path / "roster.csv").read_bytes()
+    assert content_type == "text/csv"
+    assert f"files of {tmp_path} at {sandbox.url}/_files/NAME" in sandbox.stderr

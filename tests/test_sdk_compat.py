@@ -8,17 +8,27 @@ import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sonoran
 from sandbox_proc import SandboxProcess, running_sandbox
 
-from bulk_ident.cad.client import Created, Listed, SonoranClient
+from bulk_ident.cad.client import (
+    Account,
+    AccountsPage,
+    Created,
+    Deleted,
+    Listed,
+    SonoranClient,
+    Updated,
+)
 
 pytestmark = pytest.mark.e2e
 
 KEY = "sdk-test-key-" + secrets.token_hex(8)
+SAMPLE_ACCOUNTS = Path(__file__).resolve().parent.parent / "samples" / "accounts.json"
 ACCOUNT = "7c0ef1b2-3a4d-4e5f-8a9b-0c1d2e3f4a5b"
 PAYLOAD = {
     "status": 2,
@@ -118,6 +128,49 @@ def test_sdk_honours_retry_after() -> None:
     assert outcomes[-1] == "ok"
 
 
+def test_sdk_updates_and_deletes(sandbox: SandboxProcess) -> None:
+    """updateIdentifierV2 and deleteIdentifierV2 get the documented answers; deleting twice 404s."""
+    cad = sdk(sandbox.url)
+    ident_id = cad.createIdentifierV2(ACCOUNT, {"unitNum": "UPD-1", "rank": "Officer"}).data[
+        "identId"
+    ]
+    updated = cad.updateIdentifierV2(ACCOUNT, ident_id, {"rank": "Captain", "unknown": 1})
+    assert updated.success is True
+    assert set(updated.data) == {"identId", "serverId", "identifier"}
+    assert updated.data["identId"] == ident_id
+    assert updated.data["identifier"]["data"]["rank"] == "Captain"
+    [held] = [h for h in sandbox.identifiers() if h["identId"] == ident_id]
+    assert (held["data"]["unitNum"], held["data"]["rank"]) == ("UPD-1", "Captain")
+    deleted = cad.deleteIdentifierV2(ACCOUNT, ident_id)
+    assert deleted.success is True
+    assert set(deleted.data) == {"identId", "serverId"}
+    again = cad.deleteIdentifierV2(ACCOUNT, ident_id)
+    assert again.success is False
+    assert again.reason["status"] == 404
+    assert ident_id not in [h["identId"] for h in sandbox.identifiers()]
+
+
+def test_sdk_and_our_client_read_the_same_accounts() -> None:
+    """getAccountsV2 and getAccountV2 see the sample accounts our client reads."""
+    with running_sandbox("--accounts", str(SAMPLE_ACCOUNTS), "--rate", "100/min") as accounts:
+        cad = sdk(accounts.url)
+        listing = cad.getAccountsV2({"limit": 100, "offset": 0})
+        one = cad.getAccountV2({"username": "MHALE"})
+        with SonoranClient(accounts.url, KEY, env={}) as client:
+            page = client.list_accounts_page(offset=0)
+            found = client.find_account(username="MHALE")
+    assert listing.success is True
+    assert set(listing.data) == {"pagination", "accounts"}
+    assert listing.data["pagination"]["total"] == 30
+    assert isinstance(page, AccountsPage)
+    assert [a.uuid for a in page.accounts] == [a["uuid"] for a in listing.data["accounts"]]
+    assert page.total == 30
+    assert isinstance(found, Account)
+    assert one.success is True
+    assert found.uuid == one.data["uuid"]
+    assert found.username == one.data["username"] == "mhale"
+
+
 # -- request equivalence --------------------------------------------------------------------
 
 
@@ -147,7 +200,7 @@ class Recorder(http.server.ThreadingHTTPServer):
 
 
 class RecordingHandler(http.server.BaseHTTPRequestHandler):
-    """Record, then answer {"identId": 1} to a POST and an empty list to a GET."""
+    """Record, then answer as the API would: a create, a change, a list or an account."""
 
     server: Recorder
 
@@ -157,8 +210,19 @@ class RecordingHandler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._record({"identId": 1})
 
+    def do_PATCH(self) -> None:
+        self._record({"identId": 1, "serverId": 1, "identifier": {"id": 1}})
+
+    def do_DELETE(self) -> None:
+        self._record({"identId": 1, "serverId": 1})
+
     def do_GET(self) -> None:
-        self._record({"SelectedIdent": None, "Identifiers": []})
+        if self.path.startswith("/v2/general/accounts/account"):
+            self._record({"uuid": ACCOUNT, "username": "jdoe", "status": 1})
+        elif self.path.startswith("/v2/general/accounts"):
+            self._record({"pagination": {"limit": 100, "offset": 0, "total": 0}, "accounts": []})
+        else:
+            self._record({"SelectedIdent": None, "Identifiers": []})
 
     def _record(self, answer: dict[str, Any]) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -221,3 +285,42 @@ def test_our_list_request_matches_the_sdk(recorder: Recorder) -> None:
     assert ours.headers["authorization"] == theirs.headers["authorization"]
     assert "content-type" not in ours.headers
     assert "content-type" not in theirs.headers
+
+
+def api_headers(seen: Seen) -> dict[str, str]:
+    """The headers that belong to the API, not the transport."""
+    return {k: v for k, v in seen.headers.items() if k not in TRANSPORT_HEADERS}
+
+
+def test_our_update_and_delete_requests_match_the_sdk(recorder: Recorder) -> None:
+    """PATCH and DELETE: the same method, path, API headers and body bytes as the SDK's."""
+    with SonoranClient(recorder.url, KEY) as client:
+        assert client.update_identifier(ACCOUNT, 1, PAYLOAD) == Updated(1, 200)
+        assert client.delete_identifier(ACCOUNT, 1) == Deleted(1, 200)
+    cad = sdk(recorder.url)
+    assert cad.updateIdentifierV2(ACCOUNT, 1, PAYLOAD).success is True
+    assert cad.deleteIdentifierV2(ACCOUNT, 1).success is True
+    our_patch, our_delete, their_patch, their_delete = recorder.seen
+    for ours, theirs in ((our_patch, their_patch), (our_delete, their_delete)):
+        assert (ours.method, ours.path, ours.body) == (theirs.method, theirs.path, theirs.body)
+        assert api_headers(ours) == api_headers(theirs)
+    assert our_patch.path == f"/v2/emergency/accounts/{ACCOUNT}/identifiers/1"
+    assert json.loads(our_patch.body) == PAYLOAD
+    assert our_delete.body == b""
+    assert "content-type" not in our_delete.headers
+
+
+def test_our_account_requests_match_the_sdk(recorder: Recorder) -> None:
+    """Account listing and look-up send the same path and query as getAccountsV2/getAccountV2."""
+    with SonoranClient(recorder.url, KEY) as client:
+        assert isinstance(client.list_accounts_page(offset=200, status=0), AccountsPage)
+        assert isinstance(client.find_account(community_user_id="1001"), Account)
+    cad = sdk(recorder.url)
+    assert cad.getAccountsV2({"limit": 100, "offset": 200, "status": 0}).success is True
+    assert cad.getAccountV2({"communityUserId": "1001"}).success is True
+    our_list, our_find, their_list, their_find = recorder.seen
+    for ours, theirs in ((our_list, their_list), (our_find, their_find)):
+        assert (ours.method, ours.path, ours.body) == ("GET", theirs.path, theirs.body)
+        assert api_headers(ours) == api_headers(theirs)
+    assert our_list.path == "/v2/general/accounts?limit=100&offset=200&status=0"
+    assert our_find.path == "/v2/general/accounts/account?communityUserId=1001"

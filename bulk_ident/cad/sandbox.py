@@ -1,7 +1,10 @@
 """A local stand-in for Sonoran CAD's v2 identifier and account endpoints, for rehearsals and tests.
 
-Standard library only; it listens on loopback only. ``GET /_sandbox/identifiers`` and
-``GET /_sandbox/requests`` report what it holds and what it was asked (no key needed, not counted).
+Standard library only; it listens on loopback only. Besides the API it answers, without a key and
+without counting or logging them: ``GET /_sandbox/identifiers`` and ``GET /_sandbox/requests``
+(what it holds and what it was asked), ``POST /_sandbox/edit`` (change, delete or create an
+identifier out of band, as a hand edit in the CAD would) and, with ``serve``, ``GET /_files/NAME``
+(a roster to import "by URL").
 """
 
 from __future__ import annotations
@@ -60,36 +63,60 @@ _NESTED: Final = (
     "page",
 )
 _UUID: Final = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_IDENTIFIERS_PATH: Final = re.compile(r"^/v2/emergency/accounts/([^/]*)/identifiers/?$")
+_IDENTIFIERS_PATH: Final = re.compile(
+    r"^/v2/emergency/accounts/([^/]*)/identifiers(?:/([^/]*))?/?$"
+)
 _ACCOUNT_LOOKUPS: Final = ("username", "communityUserId", "discord", "roblox", "accountUuid")
+# What the listing documents for each account; discord and roblox are not among them.
+_LISTED_FIELDS: Final = ("uuid", "username", "communityUserId", "status", "joined", "lastLogin")
 _MAX_BODY: Final = 1 << 20
 DEFAULT_ACCOUNTS_LIMIT: Final = 20  # undocumented in the API; the client always sends a limit
+SANDBOX_KEY_ENV: Final = "BULK_IDENT_SANDBOX_KEY"
+_KEY_CHARS: Final = re.compile(r"^[\x21-\x7e]+$")
+_FILE_TYPES: Final[Mapping[str, str]] = {
+    ".csv": "text/csv",
+    ".tsv": "text/tab-separated-values",
+    ".txt": "text/plain",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".xlsm": "application/vnd.ms-excel.sheet.macroEnabled.12",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".json": "application/json",
+}
 
 
 @dataclass(frozen=True)
 class SandboxConfig:
     """How the sandbox behaves; the ``bulk-ident sandbox`` options map onto these one to one.
 
-    Faults apply to creating identifiers (POST) only, so listing, which the importer uses to
-    settle unknown outcomes, stays reliable. Each is drawn from one RNG seeded by ``seed``.
+    Faults apply to every write (POST, PATCH, DELETE) and never to listing or account look-ups,
+    which the importer uses to settle unknown outcomes. Each is drawn from one RNG seeded by
+    ``seed``: ``fail`` answers 500 without applying the write, ``lose`` applies it and drops the
+    connection unanswered, ``slow`` applies it and answers after ``slow_seconds``.
     """
 
     port: int = 0
     rate: Rate = DEFAULT_RATE
     block: float = 0.0  # seconds a key stays locked after a 429; 0 = no lock
     accounts: tuple[Mapping[str, Any], ...] | None = None  # None = every account UUID exists
-    fail: float = 0.0  # probability of a 500 before storing
-    lose: float = 0.0  # probability of storing and then dropping the connection unanswered
-    slow: float = 0.0  # probability of storing and answering after slow_seconds
+    fail: float = 0.0  # probability of a 500 before applying a write
+    lose: float = 0.0  # probability of applying a write, then dropping the connection unanswered
+    slow: float = 0.0  # probability of applying a write and answering after slow_seconds
     slow_seconds: float = 0.0
     seed: int | None = None
     api_key: str | None = None  # None = any non-empty bearer key is accepted
     dump: Path | None = None  # where to write identifiers and requests on stop
     host: str = "127.0.0.1"
+    serve: Path | None = None  # a folder whose files are served at GET /_files/NAME
 
 
 def load_accounts(path: Path) -> tuple[dict[str, Any], ...]:
-    """Read ``--accounts FILE``: a JSON list of account objects (or the API's listing shape)."""
+    """Read ``--accounts FILE``: a JSON list of account objects (or the API's listing shape).
+
+    Each needs a ``uuid``; ``username``, ``communityUserId``, ``discord``, ``roblox`` and
+    ``status`` (0-4, default 1 = validated) are optional. Duplicate usernames are allowed, so
+    a roster's ambiguous names can be rehearsed.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
@@ -107,17 +134,61 @@ def load_accounts(path: Path) -> tuple[dict[str, Any], ...]:
                 f"accounts file {str(path)!r}, account {number}: "
                 'each account needs a "uuid" such as "7c0ef1b2-3a4d-4e5f-8a9b-0c1d2e3f4a5b"'
             )
-        account: dict[str, Any] = {
-            "username": "",
-            "communityUserId": None,
-            "status": 1,
-            "joined": None,
-            "lastLogin": None,
-            "permissions": {},
-        }
-        account.update(item)
+        account = _with_defaults(item)
+        status = account["status"]
+        if type(status) is not int or status not in ACCOUNT_STATUSES:
+            raise InputError(
+                f"accounts file {str(path)!r}, account {number}: "
+                '"status" must be 0 (pending), 1 (validated), 2 (expired), 3 (removed) '
+                "or 4 (banned)"
+            )
         accounts.append(account)
     return tuple(accounts)
+
+
+def _with_defaults(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An account object with every documented field, as the API would answer it."""
+    return {
+        "username": "",
+        "communityUserId": None,
+        "discord": None,
+        "roblox": None,
+        "status": 1,
+        "joined": None,
+        "lastLogin": None,
+        "permissions": {},
+        **item,
+    }
+
+
+def sandbox_key(*, key: str | None, key_file: Path | None, env: Mapping[str, str]) -> str | None:
+    """The one key the sandbox accepts: from ``key_file``, ``key``, or ``BULK_IDENT_SANDBOX_KEY``.
+
+    None (no restriction: any non-empty key) when none is given. Never echoes the key.
+    """
+    if key is not None and key_file is not None:
+        raise InputError("give --api-key-file or --api-key, not both")
+    if key_file is not None:
+        try:
+            text = key_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as err:
+            reason = getattr(err, "strerror", None) or "not readable as UTF-8 text"
+            raise InputError(f"can't read the key file {str(key_file)!r}: {reason}") from None
+        source = f"the key file {str(key_file)!r}"
+    elif key is not None:
+        text, source = key.strip(), "--api-key"
+    else:
+        text, source = env.get(SANDBOX_KEY_ENV, "").strip(), SANDBOX_KEY_ENV
+        if not text:
+            return None
+    if not text:
+        raise InputError(f"{source} is empty: it should hold only the key")
+    if not _KEY_CHARS.match(text):
+        raise InputError(
+            f"{source} holds spaces, line breaks or non-ASCII characters: "
+            "it should hold only the key, on one line"
+        )
+    return text
 
 
 def parse_slow(text: str) -> tuple[float, float]:
@@ -149,6 +220,7 @@ class _Answer:
     status: int
     body: Any = None
     content_type: str = "application/json"
+    raw: bytes | None = None  # sent as is instead of ``body`` as JSON
     headers: dict[str, str] = field(default_factory=dict)
     outcome: str = "ok"
     delay: float = 0.0
@@ -179,6 +251,9 @@ class _State:
         self.identifiers: dict[str, list[dict[str, Any]]] = {}
         self.windows: dict[str, deque[float]] = {}
         self.blocked_until: dict[str, float] = {}
+        self.accounts = (
+            None if config.accounts is None else [_with_defaults(a) for a in config.accounts]
+        )
         self.log: list[dict[str, Any]] = []
 
     def answer(
@@ -188,7 +263,9 @@ class _State:
         parts = urllib.parse.urlsplit(target)
         path, query = parts.path, urllib.parse.parse_qs(parts.query, keep_blank_values=True)
         if path.startswith("/_sandbox/"):
-            return self._inspect(method, path), None, path
+            return self._inspect(method, path, body), None, path
+        if path.startswith("/_files/"):
+            return self._file(method, path), None, path
         key = _bearer(authorization)
         if key is None or (
             self.config.api_key is not None
@@ -206,8 +283,8 @@ class _State:
             return self._route(method, path, query, body), key_id, path
 
     def record(self, key_id: str | None, method: str, path: str, answer: _Answer) -> None:
-        """Add one request to the log (inspection requests are not logged)."""
-        if path.startswith("/_sandbox/"):
+        """Add one request to the log (inspection, edits and files are not API requests)."""
+        if path.startswith(("/_sandbox/", "/_files/")):
             return
         entry = {
             "time": self.clock(),
@@ -231,11 +308,86 @@ class _State:
             held.sort(key=lambda entry: entry["identId"])
             return {"identifiers": held, "requests": [dict(entry) for entry in self.log]}
 
-    def _inspect(self, method: str, path: str) -> _Answer:
+    def _inspect(self, method: str, path: str, body: bytes) -> _Answer:
         name = path.removeprefix("/_sandbox/").strip("/")
+        if method == "POST" and name == "edit":
+            with self.lock:
+                return self._edit(body, path)
         if method != "GET" or name not in ("identifiers", "requests"):
-            return _problem(404, "Not Found", "try GET /_sandbox/identifiers or /requests", path)
+            detail = "try GET /_sandbox/identifiers or /requests, or POST /_sandbox/edit"
+            return _problem(404, "Not Found", detail, path)
         return _Answer(200, self.snapshot()[name])
+
+    def _edit(self, body: bytes, path: str) -> _Answer:
+        """An out-of-band change, as someone editing the CAD by hand (the lock is held)."""
+        try:
+            edit = json.loads(body)
+        except ValueError:
+            return _problem(400, "Bad Request", "Request body is not valid JSON", path)
+        usage = (
+            'send {"identId": N, "set": {...}}, {"identId": N, "delete": true} '
+            'or {"accountUuid": "...", "create": {...}}'
+        )
+        if not isinstance(edit, dict):
+            return _problem(400, "Bad Request", usage, path)
+        if "create" in edit:
+            account, payload = edit.get("accountUuid"), edit["create"]
+            if not isinstance(account, str) or not _UUID.match(account):
+                return _problem(400, "Bad Request", "Invalid accountUuid format", path)
+            if not self._account_exists(account):
+                return _problem(404, "Not Found", "Account not found", path)
+            if not isinstance(payload, dict):
+                return _problem(400, "Bad Request", "create must be a JSON object", path)
+            problem = _invalid_field(payload)
+            if problem:
+                return _problem(400, "Bad Request", problem, path)
+            return _Answer(200, {"identId": self._store(account.lower(), payload)})
+        ident_id = edit.get("identId")
+        if type(ident_id) is not int:
+            return _problem(400, "Bad Request", usage, path)
+        found = self._find(ident_id)
+        if found is None:
+            return _problem(404, "Not Found", f"no identifier {ident_id}", path)
+        account, item = found
+        if edit.get("delete") is True:
+            self.identifiers[account].remove(item)
+            return _Answer(200, {"identId": ident_id, "deleted": True})
+        changes = edit.get("set")
+        if not isinstance(changes, dict):
+            return _problem(400, "Bad Request", usage, path)
+        problem = _invalid_field(changes)
+        if problem:
+            return _problem(400, "Bad Request", problem, path)
+        _apply(item, changes)
+        return _Answer(200, {"identId": ident_id, "data": _flat(item)})
+
+    def _file(self, method: str, path: str) -> _Answer:
+        """A file of the ``serve`` folder, read-only; never a listing, never outside it."""
+        root = self.config.serve
+        if root is None or method != "GET":
+            return _problem(404, "Not Found", "no such file", path)
+        name = urllib.parse.unquote(path.removeprefix("/_files/"))
+        parts = name.split("/")
+        if (
+            not name
+            or name.startswith("/")
+            or "\\" in name
+            or "\x00" in name
+            or any(part in ("", ".", "..") for part in parts)
+        ):
+            return _problem(400, "Bad Request", "give a file name inside the served folder", path)
+        base = root.resolve()
+        target = (base / name).resolve()
+        if not target.is_relative_to(base):  # a symbolic link pointing outside
+            return _problem(400, "Bad Request", "give a file name inside the served folder", path)
+        try:
+            data = target.read_bytes() if target.is_file() else None
+        except OSError:
+            data = None
+        if data is None:
+            return _problem(404, "Not Found", f"no file {name!r} here", path)
+        content_type = _FILE_TYPES.get(target.suffix.lower(), "application/octet-stream")
+        return _Answer(200, raw=data, content_type=content_type, outcome="file")
 
     def _limit(self, key_id: str) -> _Answer | None:
         """Count this request against the key's window, or answer 429 (the lock is held)."""
@@ -263,10 +415,10 @@ class _State:
             account = urllib.parse.unquote(match.group(1))
             if not _UUID.match(account):
                 return _problem(400, "Bad Request", "Invalid accountUuid format", path)
-            if self.config.accounts is not None and not any(
-                a["uuid"].lower() == account.lower() for a in self.config.accounts
-            ):
+            if not self._account_exists(account):
                 return _problem(404, "Not Found", "Account not found", path)
+            if match.group(2):
+                return self._one_identifier(method, account.lower(), match.group(2), body, path)
             if method == "POST":
                 return self._create(account.lower(), body, path)
             if method == "GET":
@@ -280,20 +432,54 @@ class _State:
             return self._find_account(query, path)
         return _problem(404, "Not Found", f"no such endpoint: {method} {path}", path)
 
+    def _account_exists(self, account: str) -> bool:
+        return self.accounts is None or any(
+            a["uuid"].lower() == account.lower() for a in self.accounts
+        )
+
     def _create(self, account: str, body: bytes, path: str) -> _Answer:
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return _problem(400, "Bad Request", "Request body is not valid JSON", path)
-        if not isinstance(payload, dict):
-            return _problem(400, "Bad Request", "Request body must be a JSON object", path)
+        payload = _json_object(body, path)
+        if isinstance(payload, _Answer):
+            return payload
         problem = _invalid_field(payload)
         if problem:
             return _problem(400, "Bad Request", problem, path)
         if self._draw(self.config.fail):
-            answer = _problem(500, "Internal Server Error", "Simulated failure (--fail)", path)
-            answer.outcome = "fail"
-            return answer
+            return _failed(path)
+        return self._after_write(_Answer(200, {"identId": self._store(account, payload)}))
+
+    def _one_identifier(
+        self, method: str, account: str, ident_text: str, body: bytes, path: str
+    ) -> _Answer:
+        """PATCH or DELETE one identifier of ``account`` (the lock is held)."""
+        if method not in ("PATCH", "DELETE"):
+            return _problem(405, "Method Not Allowed", f"{method} is not supported here", path)
+        if not ident_text.isascii() or not ident_text.isdigit():
+            return _problem(400, "Bad Request", "Invalid identId", path)
+        ident_id = int(ident_text)
+        changes: dict[str, Any] = {}
+        if method == "PATCH":
+            payload = _json_object(body, path)
+            if isinstance(payload, _Answer):
+                return payload
+            problem = _invalid_field(payload)
+            if problem:
+                return _problem(400, "Bad Request", problem, path)
+            changes = payload
+        item = next((i for i in self.identifiers.get(account, []) if i["id"] == ident_id), None)
+        if item is None:
+            return _problem(404, "Not Found", "Identifier not found", path)
+        if self._draw(self.config.fail):
+            return _failed(path)
+        if method == "DELETE":
+            self.identifiers[account].remove(item)
+            return self._after_write(_Answer(200, {"identId": ident_id, "serverId": 1}))
+        _apply(item, changes)
+        body_out = {"identId": ident_id, "serverId": 1, "identifier": json.loads(json.dumps(item))}
+        return self._after_write(_Answer(200, body_out))
+
+    def _store(self, account: str, payload: Mapping[str, Any]) -> int:
+        """Store a new identifier (the lock is held) and return its identId."""
         ident_id = self.next_id
         self.next_id += 1
         fields = {
@@ -313,7 +499,17 @@ class _State:
                 "isDispatch": fields["isDispatch"],
             }
         )
-        answer = _Answer(200, {"identId": ident_id})
+        return ident_id
+
+    def _find(self, ident_id: int) -> tuple[str, dict[str, Any]] | None:
+        for account, items in self.identifiers.items():
+            for item in items:
+                if item["id"] == ident_id:
+                    return account, item
+        return None
+
+    def _after_write(self, answer: _Answer) -> _Answer:
+        """The write is applied: maybe lose the answer, or send it late."""
         if self._draw(self.config.lose):
             answer.drop, answer.outcome = True, "lose"
         elif self._draw(self.config.slow):
@@ -338,27 +534,56 @@ class _State:
         username = _one(query, "username")
         matching = [
             a
-            for a in self.config.accounts or ()
+            for a in self.accounts or ()
             if a.get("status", 1) == status
             and (username is None or str(a.get("username", "")).lower() == username.lower())
         ]
         pagination = {"limit": limit, "offset": offset, "total": len(matching)}
-        return _Answer(
-            200, {"pagination": pagination, "accounts": matching[offset : offset + limit]}
-        )
+        listed = [
+            {**{name: a.get(name) for name in _LISTED_FIELDS}, "permissions": a.get("permissions")}
+            for a in matching[offset : offset + limit]
+        ]
+        return _Answer(200, {"pagination": pagination, "accounts": listed})
 
     def _find_account(self, query: Mapping[str, list[str]], path: str) -> _Answer:
         given = [name for name in _ACCOUNT_LOOKUPS if _one(query, name) is not None]
-        if len(given) != 1:
-            detail = "give exactly one of " + ", ".join(_ACCOUNT_LOOKUPS)
+        wanted = str(_one(query, given[0]) or "").strip().lower() if len(given) == 1 else ""
+        if not wanted:
+            detail = "give exactly one of " + ", ".join(_ACCOUNT_LOOKUPS) + ", with a value"
             return _problem(400, "Bad Request", detail, path)
-        name = given[0]
-        wanted = str(_one(query, name)).lower()
-        field_name = "uuid" if name == "accountUuid" else name
-        for account in self.config.accounts or ():
-            if str(account.get(field_name, "")).lower() == wanted:
+        field_name = "uuid" if given[0] == "accountUuid" else given[0]
+        for account in self.accounts or ():
+            value = account.get(field_name)
+            if value is not None and str(value).strip().lower() == wanted:
                 return _Answer(200, dict(account))
         return _problem(404, "Not Found", "Account not found", path)
+
+
+def _failed(path: str) -> _Answer:
+    answer = _problem(500, "Internal Server Error", "Simulated failure (--fail)", path)
+    answer.outcome = "fail"
+    return answer
+
+
+def _json_object(body: bytes, path: str) -> dict[str, Any] | _Answer:
+    """The request body as a JSON object, or the 400 to answer instead."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _problem(400, "Bad Request", "Request body is not valid JSON", path)
+    if not isinstance(payload, dict):
+        return _problem(400, "Bad Request", "Request body must be a JSON object", path)
+    return payload
+
+
+def _apply(item: dict[str, Any], changes: Mapping[str, Any]) -> None:
+    """Change a stored identifier's known fields as given; unknown properties are ignored."""
+    for name in IDENTIFIER_DEFAULTS:
+        if name in changes:
+            if name in _NESTED:
+                item["data"][name] = changes[name]
+            else:
+                item[name] = changes[name]
 
 
 def _rate_limited(seconds: float, outcome: str) -> _Answer:
@@ -471,7 +696,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if answer.delay > 0:
             sandbox.sleep(answer.delay)
-        payload = json.dumps(answer.body).encode("utf-8")
+        payload = answer.raw if answer.raw is not None else json.dumps(answer.body).encode()
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(payload)))

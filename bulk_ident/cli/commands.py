@@ -92,11 +92,12 @@ def import_(roster: Path, quiet: bool, log_file: Path | None, **values: Any) -> 
     Exit 0 done; 1 some rows invalid, duplicate or failed; 2 unusable input; 3 stopped early
     (resumable); 130/143 interrupted.
     """
-    from bulk_ident.jobs import Hooks, run_import
+    from bulk_ident.jobs import Hooks, refuse_outputs, run_import
 
     options = import_options(values)
     key = api_key(values.get("api_key_file"))
     assert key is not None
+    refuse_outputs(roster, log_file)
     log = open_log(log_file)
     progress = Progress(show=not quiet and sys.stderr.isatty(), log=log)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -42,7 +43,7 @@ def template(path: Path) -> None:
     default="10/min",
     show_default=True,
     metavar="N/PERIOD",
-    help="Requests allowed per key, e.g. 10/min, 300/min, 2/s. GET and POST share it.",
+    help="Requests allowed per key, e.g. 10/min, 300/min, 2/s. Every API call shares it.",
 )
 @click.option(
     "--block",
@@ -55,30 +56,46 @@ def template(path: Path) -> None:
     "--accounts",
     "accounts_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="JSON list of account objects: other accounts get 404; the account listing serves these.",
+    help="JSON list of accounts (uuid, username, communityUserId, discord, roblox, status): "
+    "other accounts get 404; the account listing and look-up serve these.",
 )
 @click.option(
     "--fail",
     type=click.FloatRange(0, 1),
     default=0.0,
     metavar="P",
-    help="With probability P, answer a create with 500 before storing.",
+    help="With probability P, answer a write (create, update, delete) with 500, not applied.",
 )
 @click.option(
     "--lose",
     type=click.FloatRange(0, 1),
     default=0.0,
     metavar="P",
-    help="With probability P, store a create, then drop the connection without answering.",
+    help="With probability P, apply a write, then drop the connection without answering.",
 )
 @click.option(
     "--slow",
     "slow_text",
     metavar="P:SECONDS",
-    help="With probability P, store a create, then answer after SECONDS.",
+    help="With probability P, apply a write, then answer after SECONDS.",
 )
 @click.option("--seed", type=int, help="Seed the fault draws, for repeatable rehearsals.")
-@click.option("--api-key", metavar="KEY", help="Accept only this key (default: any non-empty one).")
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Accept only the key in this file (or set BULK_IDENT_SANDBOX_KEY); default: any key.",
+)
+@click.option(
+    "--api-key",
+    metavar="KEY",
+    help="Accept only this key; visible in ps, so prefer --api-key-file.",
+)
+@click.option(
+    "--serve",
+    "serve_dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Also serve this folder's files at GET /_files/NAME, to import rosters by URL.",
+)
 @click.option(
     "--dump",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -93,23 +110,41 @@ def sandbox(
     lose: float,
     slow_text: str | None,
     seed: int | None,
+    api_key_file: Path | None,
     api_key: str | None,
+    serve_dir: Path | None,
     dump: Path | None,
 ) -> None:
     """Run a local stand-in for Sonoran CAD on 127.0.0.1, for rehearsals and tests.
 
-    It answers identifier create and list, and the account look-ups, as the documented v2 API
-    does: bearer keys (401 otherwise), a per-key rate limit (429 with Retry-After), validation
-    (400 problem+json). Faults (--fail, --lose, --slow) apply to creates only, so listing stays
-    reliable for settling unknown outcomes. GET /_sandbox/identifiers and /_sandbox/requests
-    show what it holds and what it was asked. Ctrl-C stops it.
+    It answers identifier create, list, update and delete, and the account listing and
+    look-up, as the documented v2 API does: bearer keys (401 otherwise), a per-key rate limit
+    (429 with Retry-After), validation (400 problem+json). Faults (--fail, --lose, --slow)
+    apply to writes only, so listing stays reliable for settling unknown outcomes.
+    GET /_sandbox/identifiers and /_sandbox/requests show what it holds and what it was asked;
+    POST /_sandbox/edit changes identifiers out of band. Ctrl-C stops it.
     """
     import signal
     import threading
 
-    from bulk_ident.cad.sandbox import Sandbox, SandboxConfig, load_accounts, parse_slow
+    from bulk_ident.cad.sandbox import (
+        SANDBOX_KEY_ENV,
+        Sandbox,
+        SandboxConfig,
+        fingerprint,
+        load_accounts,
+        parse_slow,
+        sandbox_key,
+    )
     from bulk_ident.rates import parse_rate
 
+    if api_key is not None and api_key_file is None:
+        click.echo(
+            f"warning: --api-key is visible to other users in ps; use --api-key-file FILE "
+            f"or {SANDBOX_KEY_ENV} instead",
+            err=True,
+        )
+    only_key = sandbox_key(key=api_key, key_file=api_key_file, env=os.environ)
     slow, slow_seconds = parse_slow(slow_text) if slow_text else (0.0, 0.0)
     config = SandboxConfig(
         port=port,
@@ -121,16 +156,18 @@ def sandbox(
         slow=slow,
         slow_seconds=slow_seconds,
         seed=seed,
-        api_key=api_key,
+        api_key=only_key,
         dump=dump,
+        serve=serve_dir,
     )
     server = Sandbox(config, log=lambda line: click.echo(line, err=True))
     url = server.start()
     click.echo(f"sandbox listening on {url}")  # first stdout line: parents read the URL here
-    keys = "only the --api-key key" if api_key else "any non-empty key"
+    keys = f"only the key {fingerprint(only_key)}" if only_key else "any non-empty key"
+    files = f"; files of {serve_dir} at {url}/_files/NAME" if serve_dir else ""
     click.echo(
         f"  accepting {keys} at {config.rate}; use --base-url {url}; "
-        f"GET {url}/_sandbox/identifiers shows what it holds; Ctrl-C stops it",
+        f"GET {url}/_sandbox/identifiers shows what it holds{files}; Ctrl-C stops it",
         err=True,
     )
     stopping = threading.Event()

@@ -23,6 +23,7 @@ from bulk_ident.cad.client import (
     Failure,
     Listed,
     NotSent,
+    NotSentKind,
     RateLimited,
     Rejected,
     RemoteIdentifier,
@@ -414,8 +415,8 @@ class Importer:
             case RateLimited(retry_after=retry_after):
                 self._on_rate_limited(row, retry_after)
                 return _Next.AGAIN
-            case NotSent(reason=reason):
-                if _is_dns(reason):
+            case NotSent(reason=reason, kind=kind):
+                if kind is NotSentKind.DNS:
                     host = self.client.base_url.split("//", 1)[-1].split("/", 1)[0]
                     self._end(Stop.HOST_NOT_FOUND, f"can't find host '{host}': check --base-url")
                     return _Next.AGAIN
@@ -487,17 +488,3 @@ def _reason(outcome: Failure) -> str:
         if isinstance(value, str):
             return value
     return ""
-
-
-def _is_dns(reason: str) -> bool:
-    text = reason.lower()
-    return any(
-        hint in text
-        for hint in (
-            "name or service not known",
-            "nodename nor servname",
-            "no address associated",
-            "temporary failure in name resolution",
-            "getaddrinfo failed",
-        )
-    )
