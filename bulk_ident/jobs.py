@@ -15,16 +15,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bulk_ident.cad.client import (
-    DEFAULT_BASE_URL,
-    RemoteIdentifier,
-    RequestRecord,
-    SonoranClient,
-    Transport,
-    check_base_url,
-    key_fingerprint,
-)
+from bulk_ident.cad.client import RemoteIdentifier, RequestRecord, SonoranClient, Transport
 from bulk_ident.errors import InputError, JournalError
+from bulk_ident.net import DEFAULT_BASE_URL, check_base_url, key_fingerprint
 from bulk_ident.prepare import Checked, Prepared, ReadOptions, prepare
 from bulk_ident.rates import DEFAULT_RATE, Rate
 from bulk_ident.read.sources import Source

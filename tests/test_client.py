@@ -26,7 +26,6 @@ import pytest
 
 from bulk_ident import __version__
 from bulk_ident.cad.client import (
-    DEFAULT_BASE_URL,
     MAX_IDENT_ID,
     MAX_RETRY_AFTER,
     Account,
@@ -36,7 +35,6 @@ from bulk_ident.cad.client import (
     Listed,
     NotSent,
     NotSentKind,
-    Proxy,
     RateLimited,
     Rejected,
     RemoteIdentifier,
@@ -45,12 +43,16 @@ from bulk_ident.cad.client import (
     Unauthorised,
     Unknown,
     Updated,
+)
+from bulk_ident.errors import InputError
+from bulk_ident.net import (
+    DEFAULT_BASE_URL,
+    Proxy,
     check_base_url,
     choose_proxy,
     key_fingerprint,
     load_api_key,
 )
-from bulk_ident.errors import InputError
 
 KEY = "test-key-Zq8rT2vX"
 ACCOUNT = "7c0ef1b2-3a4d-4e5f-8a9b-0c1d2e3f4a5b"

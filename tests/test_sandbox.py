@@ -34,7 +34,6 @@ from bulk_ident.cad.client import (
     Unauthorised,
     Unknown,
     Updated,
-    key_fingerprint,
 )
 from bulk_ident.cad.sandbox import (
     SANDBOX_KEY_ENV,
@@ -46,6 +45,7 @@ from bulk_ident.cad.sandbox import (
     sandbox_key,
 )
 from bulk_ident.errors import InputError
+from bulk_ident.net import key_fingerprint
 from bulk_ident.rates import Rate
 
 KEY = "sandbox-test-key-" + secrets.token_hex(8)

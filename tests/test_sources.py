@@ -21,10 +21,10 @@ from http_fixtures import (
 from openpyxl import Workbook
 
 from bulk_ident.errors import InputError
+from bulk_ident.net import choose_proxy
 from bulk_ident.read.sources import (
     NOT_SHARED,
     Source,
-    choose_proxy,
     display_url,
     google_export_url,
     is_url,
@@ -339,12 +339,13 @@ def test_choose_proxy(
     url: str, env: dict[str, str], proxy: str | None, expected: str | None
 ) -> None:
     """Loopback never goes through a proxy; https honours the argument, then HTTPS/ALL_PROXY."""
-    assert choose_proxy(url, env=env, proxy=proxy) == expected
+    chosen = choose_proxy(url, env=env, proxy=proxy)
+    assert (chosen.url if chosen is not None else None) == expected
 
 
 def test_socks_proxies_are_refused_with_advice() -> None:
     """A SOCKS proxy can't be used without an extra package, so it is refused in one line."""
-    with pytest.raises(InputError, match="is not an http\\(s\\) proxy"):
+    with pytest.raises(InputError, match="SOCKS proxies are not supported"):
         choose_proxy("https://example.com/r.csv", env={"ALL_PROXY": "socks5://u:pw@p:1080"})
 
 

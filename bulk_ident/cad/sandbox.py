@@ -9,7 +9,6 @@ identifier out of band, as a hand edit in the CAD would) and, with ``serve``, ``
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import http.server
 import ipaddress
@@ -31,6 +30,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from bulk_ident.errors import InputError
+from bulk_ident.net import key_fingerprint
 from bulk_ident.rates import DEFAULT_RATE, Rate
 
 UNIT_STATUSES: Final = frozenset({0, 1, 2, 3, 4, 100})
@@ -206,8 +206,8 @@ def parse_slow(text: str) -> tuple[float, float]:
 
 
 def fingerprint(api_key: str) -> str:
-    """The same short key id as ``sonoran.key_fingerprint``, without importing httpx."""
-    return "key-" + hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:10]
+    """The short key id the client logs and stores (``net.key_fingerprint``)."""
+    return key_fingerprint(api_key)
 
 
 # -- what to answer: pure logic behind the HTTP layer ------------------------------------------

@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from bulk_ident.cad.client import DEFAULT_BASE_URL, load_api_key
 from bulk_ident.jobs import ImportOptions
+from bulk_ident.net import DEFAULT_BASE_URL, load_api_key
 from bulk_ident.prepare import ReadOptions
 from bulk_ident.rates import DEFAULT_RATE, parse_rate
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import email.message
-import ipaddress
 import os
 import re
 import time
@@ -24,6 +23,7 @@ import httpx
 
 from bulk_ident import __version__
 from bulk_ident.errors import InputError
+from bulk_ident.net import choose_proxy, is_loopback
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -32,7 +32,6 @@ __all__ = [
     "READ_TIMEOUT",
     "TIMEOUT",
     "Source",
-    "choose_proxy",
     "display_url",
     "google_export_url",
     "is_url",
@@ -284,15 +283,6 @@ def _host(url: str) -> str:
     return (urllib.parse.urlsplit(url).hostname or "").lower()
 
 
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _request_url(url: str) -> str:
     """``url`` without credentials or fragment: what is actually asked for."""
     parts = urllib.parse.urlsplit(url)
@@ -317,53 +307,11 @@ def _check_start(url: str, name: str) -> str:
         raise InputError(f"{name}: the port is not a number: check the address.") from None
     if not parts.hostname:
         raise InputError(f"{name}: the address has no host name: check the link.")
-    if scheme == "http" and not _is_loopback(parts.hostname.lower()):
+    if scheme == "http" and not is_loopback(parts.hostname.lower()):
         raise InputError(
             f"{name}: plain http would fetch the roster unencrypted: use its https:// address."
         )
     return _request_url(url)
-
-
-def choose_proxy(url: str, *, env: Mapping[str, str], proxy: str | None = None) -> str | None:
-    """The proxy to fetch ``url`` through: none for loopback or plain http (which is loopback
-    only); else ``proxy`` if given, else https_proxy / all_proxy from ``env`` unless no_proxy
-    names the host. The proxy URL must be http(s): SOCKS needs a package this tool lacks."""
-    parts = urllib.parse.urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if parts.scheme.lower() != "https" or _is_loopback(host):
-        return None
-    chosen = proxy
-    if chosen is None:
-        if _no_proxy(host, env):
-            return None
-        for key in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-            if env.get(key, "").strip():
-                chosen = env[key].strip()
-                break
-    if not chosen:
-        return None
-    if "://" not in chosen:
-        chosen = "http://" + chosen  # what curl and httpx assume for "host:port"
-    if urllib.parse.urlsplit(chosen).scheme.lower() not in ("http", "https"):
-        raise InputError(
-            f"the proxy {display_url(chosen)} is not an http(s) proxy: "
-            "use an http:// proxy address, or unset HTTPS_PROXY/ALL_PROXY."
-        )
-    return chosen
-
-
-def _no_proxy(host: str, env: Mapping[str, str]) -> bool:
-    listing = env.get("no_proxy") or env.get("NO_PROXY") or ""
-    for raw in listing.split(","):
-        entry = raw.strip().lower()
-        if entry == "*":
-            return True
-        entry = re.sub(r":\d+$", "", entry).strip("[]").lstrip(".")
-        if entry.startswith("*."):
-            entry = entry[2:]
-        if entry and (host == entry or host.endswith("." + entry)):
-            return True
-    return False
 
 
 # -- the download -----------------------------------------------------------------------------
@@ -396,7 +344,7 @@ class _Download:
 
     def run(self, url: str) -> tuple[bytes, str, str | None]:
         """(bytes, content type, Content-Disposition file name) of the final answer."""
-        from_loopback = _is_loopback(_host(url))
+        from_loopback = is_loopback(_host(url))
         for hop in range(MAX_REDIRECTS + 1):
             with self._get(url) as response:
                 if response.status_code in _REDIRECTS:
@@ -420,7 +368,7 @@ class _Download:
         target = urllib.parse.urljoin(url, location.strip())
         parts = urllib.parse.urlsplit(target)
         scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-        allowed = scheme == "https" or (scheme == "http" and from_loopback and _is_loopback(host))
+        allowed = scheme == "https" or (scheme == "http" and from_loopback and is_loopback(host))
         if not allowed or not host:
             shown = _trim(display_url(target))
             raise InputError(
@@ -443,7 +391,8 @@ class _Download:
             write=min(CONNECT_TIMEOUT, remaining),
             pool=min(CONNECT_TIMEOUT, remaining),
         )
-        proxy = None if self.transport else choose_proxy(url, env=self.env, proxy=self.proxy)
+        chosen = None if self.transport else choose_proxy(url, env=self.env, proxy=self.proxy)
+        proxy = None if chosen is None else httpx.Proxy(chosen.url, auth=chosen.auth)
         host = _host(url)
         try:
             with (
@@ -465,7 +414,7 @@ class _Download:
                 raise self._too_slow() from None
             raise InputError(_timeout_message(self.name, host, err)) from None
         except httpx.ProxyError as err:
-            shown = display_url(proxy) if proxy else "proxy"
+            shown = chosen.url if chosen else "proxy"
             raise InputError(
                 f"{self.name}: the proxy {shown} refused the connection ({_trim(str(err))}): "
                 "check HTTPS_PROXY / ALL_PROXY or the proxy setting."
