@@ -105,7 +105,7 @@ class Prepared:
 
 def describe(roster: Roster) -> str:
     """``roster.xlsx, sheet 'Roster'`` or ``roster.csv``."""
-    name = roster.path.name
+    name = roster.path.name if roster.path is not None else roster.source.name
     return f"{name}, sheet '{roster.sheet}'" if roster.sheet is not None else name
 
 
@@ -131,6 +131,7 @@ def prepare(
         sheet=sheet,
         encoding=encoding,
     )
+    read = list(roster.rows)  # the reader streams; its warnings are complete after this
     where = describe(roster)
     headers = map_headers(roster.columns, overrides, where=where)
     warnings = list(roster.warnings)
@@ -141,9 +142,9 @@ def prepare(
             + "; name them with --map 'Column=property' if they should be"
         )
     normaliser = Normaliser(headers, default_values)
-    norms = [normaliser(r.number, r.values) for r in roster.rows]
+    norms = [normaliser(r.number, r.values) for r in read]
     dupes = find_duplicates(norms)
-    rows = [Checked(r, n, dupes.get(r.number)) for r, n in zip(roster.rows, norms, strict=True)]
+    rows = [Checked(r, n, dupes.get(r.number)) for r, n in zip(read, norms, strict=True)]
     return Prepared(roster, headers, rows, warnings)
 
 
