@@ -67,10 +67,21 @@ BUILTIN_FORMATS: dict[int, str] = {
     49: "@",
 }
 
-_MONTHS = (
-    "January February March April May June July August September October November December"
-).split()
-_DAYS = "Sunday Monday Tuesday Wednesday Thursday Friday Saturday".split()
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 _MS_PER_DAY = 86_400_000
 _LAST_SERIAL = 2_958_466  # 10000-01-01 in the 1900 system: Excel shows ##### from here on
 _LONG_DATE = "dddd, mmmm d, yyyy"  # [$-F800]: the en-US system long date
@@ -134,9 +145,7 @@ def serial_from_iso(text: str, date1904: bool = False) -> float | None:
 
 # --------------------------------------------------------------------------- parsed formats
 
-_COLOUR = re.compile(
-    r"black|blue|cyan|green|magenta|red|white|yellow|color\s*\d+", re.IGNORECASE
-)
+_COLOUR = re.compile(r"black|blue|cyan|green|magenta|red|white|yellow|color\s*\d+", re.IGNORECASE)
 _CONDITION = re.compile(r"(<=|>=|<>|<|>|=)\s*(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
 _ELAPSED = re.compile(r"(h+|m+|s+)", re.IGNORECASE)
 
@@ -476,7 +485,8 @@ def _render_scientific(section: _Section, value: float) -> str | None:
     exponent: list[str] = []
     sign = "+"
     target = mantissa
-    lits_before, lits_after = [], []
+    lits_before: list[str] = []
+    lits_after: list[str] = []
     for kind, text in section.tokens:
         if kind == "exp":
             sign, target = text, exponent

@@ -101,7 +101,7 @@ class Roster:
     when the file was opened come first.
     """
 
-    def __init__(  # noqa: PLR0913 - the roster's description, as the caller reads it
+    def __init__(
         self,
         source: Source,
         kind: Literal["csv", "xlsx"],
@@ -242,9 +242,7 @@ def find_header(
     layout: Layout, records: Iterator[Record], is_header: Callable[[Sequence[str]], bool]
 ) -> tuple[Record, list[Record]]:
     """Reads records until the header; returns it and the records read after it (none, today)."""
-    seen = 0
-    for record in records:
-        seen += 1
+    for seen, record in enumerate(records, 1):
         if layout.count_gaps and record.number > HEADER_SEARCH_ROWS:
             break
         cells = record.cells
@@ -281,7 +279,7 @@ class RowStream:
         self.layout = layout
         self.records = records
         self.width = len(roster.columns)
-        # Without key columns, a row of two or more cells counts as a member's.
+        # Without key columns there is no telling a footer from a one-column roster's rows.
         chosen = sorted(k for k in keys or () if 0 <= k < self.width)
         self.keys = chosen or None
         self.last_number = roster.header_row
@@ -293,7 +291,6 @@ class RowStream:
         self.footers: list[tuple[Row, int, bool, bool]] = []  # held back: row, blanks, flags
 
     def __iter__(self) -> Iterator[Row]:
-        roster = self.roster
         width = self.width
         padding = [""] * width
         keys = self.keys
@@ -326,7 +323,7 @@ class RowStream:
             row = Row(number, values, notes)
             if record.fallbacks:
                 self.fallbacks.extend(record.fallbacks)
-            keyed = any(values[k] for k in keys) if keys is not None else filled > 1
+            keyed = keys is None or any(values[k] for k in keys)
             if keyed or held or filled == 1:
                 footer_like = not keyed and filled == 1 and _is_text(values)
                 if keyed or len(held) >= _FOOTER_BUFFER or (not held and not footer_like):
@@ -415,5 +412,7 @@ def _clip(notes: tuple[CellNote, ...], width: int) -> tuple[CellNote, ...]:
         last = min(note.last, width - 1)
         if note.kind is NoteKind.MERGED and last == note.first:
             continue
-        out.append(note if last == note.last else CellNote(note.first, last, note.kind, note.message))
+        out.append(
+            note if last == note.last else CellNote(note.first, last, note.kind, note.message)
+        )
     return tuple(out)

@@ -29,7 +29,8 @@ __all__ = ["CELL_LIMIT", "ERROR_WORDS", "open_text"]
 
 CELL_LIMIT = 32_767  # Excel's most characters in a cell; longer CSV fields are refused
 ERROR_WORDS = frozenset(
-    "#N/A #REF! #VALUE! #DIV/0! #NAME? #NULL! #NUM! #SPILL! #CALC! #GETTING_DATA".split()
+    {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NULL!", "#NUM!", "#SPILL!", "#CALC!"}
+    | {"#GETTING_DATA"}
 )
 DELIMITERS = (",", ";", "\t", "|")
 _CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -111,7 +112,12 @@ def _choose_encoding(name: str, data: bytes, wanted: str | None) -> tuple[str, s
             ) from None
         if codec == "utf-8" and data.startswith(codecs.BOM_UTF8):
             codec = "utf-8-sig"
-        _check(name, data, codec, f"which isn't {wanted}: try another --encoding, e.g. utf-8 or cp1252.")
+        _check(
+            name,
+            data,
+            codec,
+            f"which isn't {wanted}: try another --encoding, e.g. utf-8 or cp1252.",
+        )
         return wanted, codec
     if data.startswith(codecs.BOM_UTF8):
         _check(name, data, "utf-8-sig", _NOT_UTF8)

@@ -101,7 +101,9 @@ def open_workbook(
     try:
         first = next(records)
     except StopIteration:
-        raise InputError(f"{where} is empty: pick the sheet with the roster using --sheet.") from None
+        raise InputError(
+            f"{where} is empty: pick the sheet with the roster using --sheet."
+        ) from None
     header, _ = find_header(shape, itertools.chain([first], records), is_header)
     columns = header_columns(header)
     roster = Roster(
@@ -132,9 +134,7 @@ def _guarded(where: str, records: Iterator[Record]) -> Iterator[Record]:
         ) from None
 
 
-def _records(
-    rows: Iterator[SheetRow], merged: list[tuple[int, int, int, int]]
-) -> Iterator[Record]:
+def _records(rows: Iterator[SheetRow], merged: list[tuple[int, int, int, int]]) -> Iterator[Record]:
     """Sheet rows as records: errors, uncalculated formulas and merged ranges become notes."""
     # Ranges across two or more columns, by first row; `active` holds those covering this row.
     wide = sorted(m for m in merged if m[3] > m[1])

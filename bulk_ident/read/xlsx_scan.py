@@ -14,6 +14,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import cast
 from xml.etree import ElementTree
 
 from bulk_ident.read.numfmt import BUILTIN_FORMATS, Format, compile_format, general_number
@@ -256,8 +257,15 @@ def _shared_strings(chunks: Iterator[bytes]) -> Iterator[str]:
             p = re.escape(prefix)
             close = b"</" + prefix + b"si>"
             fast = re.compile(
-                b"<" + p + b"si><" + p + b't(?: xml:space="preserve")?>([^<]*)</' + p + b"t></"
-                + p + b"si>"
+                b"<"
+                + p
+                + b"si><"
+                + p
+                + b't(?: xml:space="preserve")?>([^<]*)</'
+                + p
+                + b"t></"
+                + p
+                + b"si>"
             )
             careful = re.compile(
                 b"<" + p + rb"si\s*/>|<" + p + rb"si\b[^>]*>(.*?)</" + p + b"si>", re.S
@@ -432,7 +440,7 @@ class _RowBuilder:
         else:
             cells[col] = text
 
-    def value(  # noqa: PLR0913 - the parts of one <c> element
+    def value(
         self,
         row: SheetRow,
         col: int,
@@ -486,11 +494,11 @@ class _RowBuilder:
             if style >= len(self.styles.number) and style and self.styles.number:
                 self._fallback(row, col, f"style {style}", general_number(number))
             return general_number(number)
-        text = fmt.render(number, self.styles.date1904)
-        if text is None:
-            text = general_number(number)
-            self._fallback(row, col, fmt.code, text)
-        return text.strip()
+        shown = fmt.render(number, self.styles.date1904)
+        if shown is None:
+            shown = general_number(number)
+            self._fallback(row, col, fmt.code, shown)
+        return shown.strip()
 
     def _styled_text(self, style: int, text: str) -> str:
         fmt = self.styles.text[style] if style < len(self.styles.text) else None
@@ -597,8 +605,15 @@ class _Parser:
             rb'(?: t="([a-zA-Z]{1,9})")?(?:\s*/>|>'
             rb"(<" + p + rb"f\b[^>]*?(?:/>|>[^<]*</" + p + rb"f>))?"
             rb"(<" + p + rb"v>[^<]*</" + p + rb"v>)?(?:<" + p + rb"v\s*/>)?"
-            rb"(?:<" + p + rb"is><" + p + rb't(?: xml:space="preserve")?>([^<]*)</'
-            + p + rb"t></" + p + rb"is>)?"
+            rb"(?:<"
+            + p
+            + rb"is><"
+            + p
+            + rb't(?: xml:space="preserve")?>([^<]*)</'
+            + p
+            + rb"t></"
+            + p
+            + rb"is>)?"
             rb"</" + p + rb"c>)"
         )
         self.v_len = len(b"<" + prefix + b"v>")
@@ -657,12 +672,14 @@ class _Parser:
 
     def _careful(self, body: bytes) -> None:
         """Any valid layout: attributes in any order or quoting, rows and cells without r=."""
-        parser = ElementTree.XMLPullParser(events=("start", "end"))
+        parser: ElementTree.XMLPullParser[ElementTree.Element] = ElementTree.XMLPullParser(
+            events=("start", "end")
+        )
         try:
             parser.feed(self.root)
             parser.feed(body)
             parser.feed(self.root_close)
-            events = list(parser.read_events())
+            events = cast(list[tuple[str, ElementTree.Element]], list(parser.read_events()))
             parser.close()
         except ElementTree.ParseError as err:
             raise PackageError(
@@ -716,7 +733,7 @@ class _Parser:
 
 def _inline_text(element: ElementTree.Element) -> str:
     """The text of an <is>: its <t> elements, phonetic guides (<rPh>) left out."""
-    skip = set()
+    skip: set[int] = set()
     for sub in element.iter():
         if _local(sub.tag) == "rPh":
             skip.update(id(t) for t in sub.iter())
