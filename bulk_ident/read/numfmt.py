@@ -158,6 +158,7 @@ class _Section:
     condition: tuple[str, float] | None = None
     kind: str = "literal"  # literal | number | date | general | text
     problem: str = ""  # why this section can't be shown exactly, if it can't
+    plan: _NumberPlan | None = None  # for number sections, worked out on first use
 
     def literal(self, text: str) -> None:
         if self.tokens and self.tokens[-1][0] == "lit":
@@ -311,6 +312,12 @@ class Format:
 
     code: str
     sections: list[_Section]
+    numeric: list[_Section] = field(init=False)
+    conditional: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.numeric = [s for s in self.sections if s.kind != "text"] or [_Section()]
+        self.conditional = any(s.condition for s in self.numeric)
 
     @property
     def problem(self) -> str:
@@ -357,8 +364,8 @@ class Format:
 
     def _choose(self, value: float) -> tuple[_Section, float] | None:
         """The section for this value and the number it shows (its sign already given)."""
-        sections = [s for s in self.sections if s.kind != "text"] or [_Section()]
-        if any(s.condition for s in sections):
+        sections = self.numeric
+        if self.conditional:
             if value < 0:
                 return None  # the sign rules of conditional sections are not reproduced
             for section in sections[:2]:
@@ -397,29 +404,68 @@ def compile_format(code: str) -> Format:
 # --------------------------------------------------------------------------- numbers
 
 
-def _render_number(section: _Section, value: float) -> tuple[str, bool] | None:
-    """Digits into the placeholders of a number section (value is already non-negative), and
-    whether the number shown is zero, which Excel shows without a minus sign."""
-    tokens = section.tokens
-    digits = [t for t in tokens if t[0] in {"digit", "exp"}]
-    places = "".join(v for k, v in digits if k == "digit")
-    if any(k == "exp" for k, _ in digits):
-        text = _render_scientific(section, value)
-        return None if text is None else (text, value == 0)
+@dataclass(frozen=True, slots=True)
+class _NumberPlan:
+    """The digit layout of a number section, worked out once."""
+
+    scientific: bool
+    percent: int
+    scale: int  # each comma right of the digits divides by 1000
+    grouping: bool
+    int_slots: str
+    frac_slots: str
+    simple: int | None  # minimum digits, when the section is only 0 and # placeholders
+
+
+def _plan(section: _Section) -> _NumberPlan:
+    places = "".join(v for k, v in section.tokens if k == "digit")
     percent = places.count("%")
-    int_part, point, frac_part = places.replace("%", "").partition(".")
+    int_part, _, frac_part = places.replace("%", "").partition(".")
     scale = 0
     while int_part.endswith(","):
         int_part, scale = int_part[:-1], scale + 1
-    grouping = "," in int_part.strip(",")
-    int_slots = [c for c in int_part if c in "0#?"]
-    frac_slots = [c for c in frac_part if c in "0#?"]
+    int_slots = "".join(c for c in int_part if c in "0#?")
+    frac_slots = "".join(c for c in frac_part if c in "0#?")
+    simple = None
+    only_digits = all(k == "digit" and v in "0#" for k, v in section.tokens)
+    if only_digits and re.fullmatch("#*0*", int_slots) and not frac_slots and "." not in places:
+        simple = int_slots.count("0")
+    plan = _NumberPlan(
+        scientific=any(k == "exp" for k, _ in section.tokens),
+        percent=percent,
+        scale=scale,
+        grouping="," in int_part.strip(","),
+        int_slots=int_slots,
+        frac_slots=frac_slots,
+        simple=simple,
+    )
+    section.plan = plan
+    return plan
 
-    number = Decimal(format(value, ".15g")).scaleb(2 * percent - 3 * scale)
-    number = number.quantize(Decimal(1).scaleb(-len(frac_slots)), rounding=ROUND_HALF_UP)
-    whole, _, frac = format(number, "f").partition(".")
-    whole = whole.lstrip("0")
-    frac = frac.ljust(len(frac_slots), "0")
+
+def _render_number(section: _Section, value: float) -> tuple[str, bool] | None:
+    """Digits into the placeholders of a number section (value is already non-negative), and
+    whether the number shown is zero, which Excel shows without a minus sign."""
+    plan = section.plan or _plan(section)
+    whole_number = value.is_integer() and value < 1e15
+    if plan.simple is not None and whole_number:
+        return (str(int(value)) if value else "").rjust(plan.simple, "0"), value == 0
+    if plan.scientific:
+        text = _render_scientific(section, value)
+        return None if text is None else (text, value == 0)
+    int_slots, frac_slots = plan.int_slots, plan.frac_slots
+    if whole_number and not plan.percent and not plan.scale:
+        number = Decimal(int(value))
+        whole, frac = str(int(value)) if value else "", "0" * len(frac_slots)
+    else:
+        number = Decimal(format(value, ".15g")).scaleb(2 * plan.percent - 3 * plan.scale)
+        number = number.quantize(Decimal(1).scaleb(-len(frac_slots)), rounding=ROUND_HALF_UP)
+        whole, _, frac = format(number, "f").partition(".")
+        whole = whole.lstrip("0")
+        frac = frac.ljust(len(frac_slots), "0")
+    grouping = plan.grouping
+    point = "." in "".join(v for k, v in section.tokens if k == "digit")
+    tokens = section.tokens
 
     # Integer slots are filled from the right; leftover digits go to the leftmost slot.
     int_text: list[str] = []

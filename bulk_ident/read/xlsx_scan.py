@@ -216,7 +216,7 @@ class Package:
         """The shared string table, parsed in chunks."""
         if self._shared_part is None or self.entry(self._shared_part) is None:
             return []
-        return list(_shared_strings(self.chunks(self._shared_part)))
+        return [text.strip() for text in _shared_strings(self.chunks(self._shared_part))]
 
 
 def _normalise(part: str) -> str:
@@ -309,7 +309,9 @@ class SheetLayout:
 
 
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref\s*=\s*["\']([A-Za-z0-9:$]+)["\']')
-_SUSPECT = re.compile(rb'\sr\s*=\s*["\']\$?([A-Z]{3,}\$?[0-9]+|[A-Z]*\$?[0-9]{7,})["\']')
+# Starts with a literal so that the engine skips ahead fast; `r = "..."` with spaces escapes it
+# but not the row parser, which checks every position it places.
+_SUSPECT = re.compile(rb'r="\$?([A-Z]{3,}\$?[0-9]+|[A-Z]*\$?[0-9]{7,})"')
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref\s*=\s*["\']([A-Z]+[0-9]+(?::[A-Z]+[0-9]+)?)')
 _REF = re.compile(r"\$?([A-Za-z]{1,4})\$?([0-9]{1,9})")
 _END_DATA = re.compile(rb"</(?:\w+:)?sheetData>|<(?:\w+:)?sheetData\s*/>")
@@ -355,7 +357,7 @@ def scan_layout(chunks: Iterator[bytes]) -> SheetLayout:
                 elif _beyond(ref):
                     layout.far_cell = ref
                     break
-        if not layout.complete and _END_DATA.search(window):
+        if not layout.complete and b"sheetData" in window and _END_DATA.search(window):
             layout.complete = True
         if b"mergeCell" in window:
             for hit in _MERGE.findall(window):
@@ -453,7 +455,7 @@ class _RowBuilder:
         """The text Excel shows for one cell, noting errors, missing values and odd formats."""
         if kind == "s":
             try:
-                return self.shared[int(raw or "")].strip()
+                return self.shared[int(raw or "")]
             except (ValueError, IndexError):
                 raise PackageError(
                     f"is damaged: cell {column_letters(col)}{row.number} points to a missing "
@@ -491,14 +493,16 @@ class _RowBuilder:
             return unescape(raw).strip()
         fmt = self.styles.number[style] if style < len(self.styles.number) else None
         if fmt is None:
-            if style >= len(self.styles.number) and style and self.styles.number:
-                self._fallback(row, col, f"style {style}", general_number(number))
             return general_number(number)
         shown = fmt.render(number, self.styles.date1904)
         if shown is None:
             shown = general_number(number)
             self._fallback(row, col, fmt.code, shown)
         return shown.strip()
+
+    def format_of(self, style: int) -> Format | None:
+        """The number format of a style, None for General (or an unknown style: see value())."""
+        return self.styles.number[style] if style < len(self.styles.number) else None
 
     def _styled_text(self, style: int, text: str) -> str:
         fmt = self.styles.text[style] if style < len(self.styles.text) else None
@@ -532,6 +536,7 @@ class _RowBuilder:
         return self.take()
 
 
+_UNSEEN = object()
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\s([^>]*)>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
 
@@ -562,7 +567,7 @@ def read_rows(
                 continue
             parser = _Parser(found[0], buffer[: found[1]], builder)
             buffer = buffer[found[1] :]
-        end = _END_DATA.search(buffer)
+        end = _END_DATA.search(buffer) if b"sheetData" in buffer else None
         if end is not None:
             parser.parse(buffer[: end.start()])
             yield from builder.finish()
@@ -595,26 +600,18 @@ class _Parser:
     """Parses whole rows of cells: the fast pattern, or expat when it can't account for all."""
 
     def __init__(self, prefix: bytes, head: bytes, builder: _RowBuilder) -> None:
-        p = re.escape(prefix)
+        p = re.escape(prefix.decode("ascii"))
         self.prefix = prefix
         self.row_close = b"</" + prefix + b"row>"
-        self.cell_starts = [b"<" + prefix + b"c" + end for end in (b" ", b">", b"/", b"\t")]
-        self.cell_starts += [b"<" + prefix + b"c\n", b"<" + prefix + b"c\r"]
+        self.cell_start = b"<" + prefix + b"c"
+        # Groups: column letters, row, style, type, formula, <v>...</v>, inline text.
         self.fast = re.compile(
-            b"<" + p + rb'c r="([A-Z]{1,3})([0-9]{1,7})"(?: s="([0-9]{1,9})")?'
-            rb'(?: t="([a-zA-Z]{1,9})")?(?:\s*/>|>'
-            rb"(<" + p + rb"f\b[^>]*?(?:/>|>[^<]*</" + p + rb"f>))?"
-            rb"(<" + p + rb"v>[^<]*</" + p + rb"v>)?(?:<" + p + rb"v\s*/>)?"
-            rb"(?:<"
-            + p
-            + rb"is><"
-            + p
-            + rb't(?: xml:space="preserve")?>([^<]*)</'
-            + p
-            + rb"t></"
-            + p
-            + rb"is>)?"
-            rb"</" + p + rb"c>)"
+            f'<{p}c r="([A-Z]{{1,3}})([0-9]{{1,7}})"(?: s="([0-9]{{1,9}})")?'
+            f'(?: t="([a-zA-Z]{{1,9}})")?(?:\\s*/>|>'
+            f"(<{p}f\\b[^>]*?(?:/>|>[^<]*</{p}f>))?"
+            f"(<{p}v>[^<]*</{p}v>)?(?:<{p}v\\s*/>)?"
+            f'(?:<{p}is><{p}t(?: xml:space="preserve")?>([^<]*)</{p}t></{p}is>)?'
+            f"</{p}c>)"
         )
         self.v_len = len(b"<" + prefix + b"v>")
         self.v_end = len(b"</" + prefix + b"v>")
@@ -622,7 +619,8 @@ class _Parser:
         self.root = root.group(0) if root else b"<worksheet>"
         self.root_close = b"</" + (self.root[1:].split(None, 1)[0].rstrip(b">")) + b">"
         self.builder = builder
-        self.columns: dict[bytes, int] = {}
+        self.columns: dict[str, int] = {}
+        self.formats: dict[str, Format | None | object] = {}
         self.last_row = 0
         self.scanned = 0
 
@@ -633,40 +631,78 @@ class _Parser:
         builder = self.builder
         if b"hidden" in body:
             builder.hidden |= _hidden_rows(body)
-        found = self.fast.findall(body)
-        if len(found) != sum(body.count(s) for s in self.cell_starts):
+        try:
+            text_body = body.decode()
+        except UnicodeDecodeError:
             self._careful(body)
             return
+        found = self.fast.findall(text_body)
+        # Every "<c" in a run of rows starts a cell (text holds no "<"); the fast pattern is
+        # trusted only if it parsed each of them.
+        if len(found) != body.count(self.cell_start):
+            self._careful(body)
+            return
+        escapes = b"&" in body or b"_x" in body
         columns = self.columns
         value = builder.value
         put = builder.put
-        row: SheetRow | None = None
-        row_text = b""
+        shared = builder.shared
+        n_shared = len(shared)
+        formats = self.formats
+        date1904 = builder.styles.date1904
+        row = builder.row
+        cells: list[str] = []
+        row_text = ""
         v_len, v_end = self.v_len, self.v_end
         for letters, number, style, kind, formula, v, inline in found:
             if number != row_text:
                 row = builder.start(int(number))
+                cells = row.cells
                 row_text = number
             col = columns.get(letters)
             if col is None:
                 col = columns[letters] = column_index(letters)
-            assert row is not None
-            if not kind and not style and not formula and v:
+            text: str | None = None
+            # The common cells inline; anything else (formulas, errors, odd values) via value().
+            if formula:
+                pass
+            elif kind == "inlineStr":
+                if not style and not escapes:
+                    text = inline.strip()
+            elif kind == "s":
+                index = v[v_len:-v_end]
+                if index.isdigit() and int(index) < n_shared:
+                    text = shared[int(index)]
+            elif v and (not kind or kind == "n"):
                 raw = v[v_len:-v_end]
-                # General numbers, the most common cell: digits as written when they are exact.
-                if raw.isdigit() and len(raw) < 16 and (raw[:1] != b"0" or len(raw) == 1):
-                    put(row, col, raw.decode())
-                    continue
-            text = value(
-                row,
-                col,
-                kind.decode() if kind else "n",
-                int(style) if style else 0,
-                v[v_len:-v_end].decode("utf-8", "replace") if v else None,
-                inline.decode("utf-8", "replace") if kind == b"inlineStr" else None,
-                bool(formula),
-            )
-            put(row, col, text)
+                fmt = formats.get(style, _UNSEEN) if style else None
+                if fmt is _UNSEEN:
+                    fmt = formats[style] = builder.format_of(int(style))
+                if fmt is None:
+                    # General numbers: digits as written when they are exact.
+                    if raw.isdigit() and len(raw) < 16 and (raw[0] != "0" or len(raw) == 1):
+                        text = raw
+                elif isinstance(fmt, Format):
+                    try:
+                        shown = fmt.render(float(raw), date1904)
+                    except ValueError:
+                        shown = None
+                    if shown is not None:
+                        text = shown.strip()
+            if text is None:
+                text = value(
+                    row,  # type: ignore[arg-type]
+                    col,
+                    kind or "n",
+                    int(style) if style else 0,
+                    v[v_len:-v_end] if v else None,
+                    inline if kind == "inlineStr" else None,
+                    bool(formula),
+                )
+            if col == len(cells):
+                cells.append(text)
+            else:
+                put(row, col, text)  # type: ignore[arg-type]
         if row is not None:
             self.last_row = row.number
 
