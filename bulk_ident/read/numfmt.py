@@ -293,7 +293,7 @@ def _bracket(section: _Section, inner: str, is_date: bool) -> None:
             section.tokens.append(("system", _LONG_DATE))
         elif code in {"F400", "X-SYSTIME"}:
             section.tokens.append(("system", _LONG_TIME))
-        elif code and is_date:
+        elif code and is_date and not code.startswith("EN"):
             try:
                 lcid = int(code, 16)
             except ValueError:
