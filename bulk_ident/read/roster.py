@@ -323,19 +323,19 @@ class RowStream:
             row = Row(number, values, notes)
             if record.fallbacks:
                 self.fallbacks.extend(record.fallbacks)
-            keyed = keys is None or any(values[k] for k in keys)
-            if keyed or held or filled == 1:
-                footer_like = not keyed and filled == 1 and _is_text(values)
-                if keyed or len(held) >= _FOOTER_BUFFER or (not held and not footer_like):
-                    for item in held:
-                        yield self._emit(*item)
-                    held.clear()
-                    yield self._emit(row, pending, short, record.hidden)
-                else:
-                    held.append((row, pending, short, record.hidden))
-                pending = 0
-                continue
-            yield self._emit(row, pending, short, record.hidden)
+            # A footer line often sits in column A, which may be the unit number's: a row whose
+            # only cell is text never counts as a member's.
+            footer_like = keys is not None and filled == 1 and _is_text(values)
+            keyed = keys is None or (not footer_like and any(values[k] for k in keys))
+            if keyed or ((held or footer_like) and len(held) >= _FOOTER_BUFFER):
+                for item in held:
+                    yield self._emit(*item)
+                held.clear()
+                yield self._emit(row, pending, short, record.hidden)
+            elif held or footer_like:
+                held.append((row, pending, short, record.hidden))
+            else:
+                yield self._emit(row, pending, short, record.hidden)
             pending = 0
         for item in held:
             if not _is_one_text(item[0].values):

@@ -620,7 +620,7 @@ class _Parser:
         self.root_close = b"</" + (self.root[1:].split(None, 1)[0].rstrip(b">")) + b">"
         self.builder = builder
         self.columns: dict[str, int] = {}
-        self.formats: dict[str, Format | None | object] = {}
+        self.formats: dict[str, Format | object | None] = {}
         self.last_row = 0
         self.scanned = 0
 
