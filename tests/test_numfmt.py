@@ -132,7 +132,7 @@ def test_the_1904_date_system(serial: float, code: str, shown: str) -> None:
     ],
 )
 def test_what_excel_shows_otherwise_is_not_guessed(serial: float, code: str) -> None:
-    """Formats this module can't reproduce exactly render None (Excel shows ##### or locale text)."""
+    """Formats not reproduced exactly render None (Excel shows ##### or locale text)."""
     fmt = compile_format(code)
     assert fmt.render(serial) is None
 

@@ -151,7 +151,7 @@ def roster_with_trouble(path: Path) -> None:
 
 
 def test_merged_rows_errors_formulas_and_footers(tmp_path: Path) -> None:
-    """Merges, errors and uncalculated formulas are row notes; trailing one-cell rows are a footer."""
+    """Merges, errors and uncalculated formulas are notes; trailing one-cell rows are a footer."""
     path = tmp_path / "roster.xlsx"
     roster_with_trouble(path)
     rows, warnings = read_all(path)

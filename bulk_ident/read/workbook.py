@@ -7,7 +7,9 @@ from __future__ import annotations
 import io
 import itertools
 import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from xml.etree import ElementTree
 
@@ -41,6 +43,20 @@ __all__ = ["open_workbook"]
 
 _CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE compound file: .xls, or encrypted .xlsx
 _ZIP_MAGIC = b"PK\x03\x04"
+# What a damaged zip or XML part can raise from zipfile, zlib and expat.
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    struct.error,
+    ElementTree.ParseError,
+    KeyError,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,  # a compression method zipfile lacks
+    RuntimeError,  # an encrypted zip entry
+)
 _FAR = "is far outside the table: delete the empty rows and columns in Excel and save it again"
 
 
@@ -71,7 +87,7 @@ def open_workbook(
         package = Package(zipfile.ZipFile(io.BytesIO(data)))
     except PackageError as err:
         raise InputError(f"{name} {err}.") from None
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError, EOFError, ValueError):
+    except _DAMAGE:
         raise InputError(damaged) from None
 
     warnings: list[str] = []
@@ -92,7 +108,7 @@ def open_workbook(
         codes = package.formats()
     except PackageError as err:
         raise InputError(f"{where} {err}.") from None
-    except (zipfile.BadZipFile, ElementTree.ParseError, OSError, EOFError, ValueError) as err:
+    except _DAMAGE as err:
         raise InputError(f"{where} can't be read ({type(err).__name__}): {damaged}") from None
 
     sheet_rows = read_rows(package.chunks(info.part), shared, codes, package.date1904)
@@ -128,7 +144,7 @@ def _guarded(where: str, records: Iterator[Record]) -> Iterator[Record]:
         yield from records
     except PackageError as err:
         raise InputError(f"{where} {err}.") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+    except _DAMAGE as err:
         raise InputError(
             f"{where} can't be read ({type(err).__name__}): open it in Excel and save it again."
         ) from None
