@@ -678,7 +678,7 @@ class _Parser:
             if col is None:
                 col = columns[letters] = column_index(letters)
                 if col >= MAX_COLUMNS:
-                    builder.put(row, col, "")  # refuses it, naming the cell
+                    builder.put(row, col, "")  # type: ignore[arg-type]  # refuses it
             text: str | None = None
             # The common cells inline; anything else (formulas, errors, odd values) via value().
             if formula:
