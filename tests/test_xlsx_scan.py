@@ -117,7 +117,8 @@ def reference_layout(sheet: bytes) -> tuple[str | None, list[tuple[int, int, int
         if local(e.tag) == "mergeCell":
             first, _, last = (e.get("ref") or "").partition(":")
             a, b = split_ref(first), split_ref(last or first)
-            assert a is not None and b is not None
+            assert a is not None
+            assert b is not None
             merged.append((a[0], a[1], b[0], b[1]))
     return dimension, sorted(set(merged))
 
