@@ -15,7 +15,8 @@ import pytest
 
 from bulk_ident.errors import InputError
 from bulk_ident.read.roster import Roster, read_roster
-from bulk_ident.read.xlsx_scan import Package, Work, read_rows, scan_layout
+from bulk_ident.read.xlsx_rows import Work, read_rows
+from bulk_ident.read.xlsx_scan import Package, scan_layout
 
 SHEET = "xl/worksheets/sheet1.xml"
 

@@ -14,13 +14,12 @@ from xml.sax.saxutils import escape, quoteattr
 import openpyxl
 import pytest
 
+from bulk_ident.read.xlsx_rows import SheetRow, read_rows
 from bulk_ident.read.xlsx_scan import (
     CHUNK,
     Package,
-    SheetRow,
     column_index,
     column_letters,
-    read_rows,
     scan_layout,
     split_ref,
 )

@@ -29,13 +29,12 @@ from bulk_ident.read.roster import (
     quote,
 )
 from bulk_ident.read.sources import Source
+from bulk_ident.read.xlsx_rows import SheetRow, read_rows
 from bulk_ident.read.xlsx_scan import (
     Package,
     PackageError,
     SheetInfo,
-    SheetRow,
     column_letters,
-    read_rows,
     scan_layout,
 )
 
