@@ -289,3 +289,15 @@ def test_fuzz_only_input_errors_or_rows(tmp_path: Path) -> None:
     assert sum(outcomes.values()) == FUZZ_INPUTS
     assert outcomes["read"] > 0
     assert outcomes["refused"] > 0
+
+
+def test_results_cells_are_cut_at_excels_limit(tmp_path: Path) -> None:
+    """A 1 MB value written to an xlsx results sheet is cut to 32,767 characters with a marker."""
+    from bulk_ident.report.results import CUT_MARKER, XLSX_CELL_LIMIT, write_table
+
+    out = tmp_path / "results.xlsx"
+    write_table(out, ["Name"], [["C" * 2**20]])
+    sheet = zipfile.ZipFile(out).read("xl/worksheets/sheet1.xml").decode()
+    cell = re.findall(r"<t[^>]*>([^<]*)</t>", sheet)[-1]
+    assert len(cell) == XLSX_CELL_LIMIT
+    assert cell.endswith(CUT_MARKER)
