@@ -1,29 +1,29 @@
-"""Times read_roster on generated 10k- and 100k-row, 12-column rosters (xlsx and csv).
+"""Times read_roster on generated 10k-, 100k- and 1M-row, 12-column rosters (xlsx and csv) and a
+hostile workbook of 80,000 error cells, side by side with a bare python-calamine read and a bare
+csv.reader pass of the same files, each in a fresh process so that peak RSS is the run's own.
 
-Prints seconds, rows per second and peak memory; never asserts on time. The generated files are
-cached under bench/out/ (gitignored) so that reruns only time the read.
+Prints seconds, the ratio to the bare parse and peak RSS; never asserts on time. The generated
+files are cached under bench/out/ (gitignored) so that reruns only time the reads.
 """
 
 from __future__ import annotations
 
 import csv
-import resource
+import io
+import os
+import subprocess
 import sys
 import time
-import tracemalloc
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import openpyxl
 
-# Run as a script from anywhere: make the checkout importable without installing it.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bulk_ident.read.roster import read_roster
-
 OUT = Path(__file__).resolve().parent / "out"
 SIZES = (10_000, 100_000)
+RUNS = 3
 HEADER = (
     "Account UUID",
     "Unit Number",
@@ -107,37 +107,87 @@ def _cached(path: Path, n: int, make: Callable[[Path, int], None]) -> Path:
     return path
 
 
-def _time_read(path: Path) -> tuple[float, int, float]:
-    """Returns (seconds, rows, peak traced MiB) for one read_roster call."""
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    roster = read_roster(path, is_header=is_header)
-    elapsed = time.perf_counter() - t0
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return elapsed, len(roster.rows), peak / 2**20
+_BARE_CALAMINE = """
+import sys, python_calamine
+wb = python_calamine.CalamineWorkbook.from_path(sys.argv[1])
+n = sum(1 for _ in wb.get_sheet_by_index(0).iter_rows())
+"""
+_BARE_CSV = """
+import csv, sys
+with open(sys.argv[1], newline="", encoding="utf-8") as fh:
+    n = sum(1 for _ in csv.reader(fh))
+"""
+_READER = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from pathlib import Path
+from bench_read import is_header
+from bulk_ident.read.roster import collector_paused, read_roster
+with collector_paused():
+    roster = read_roster(Path(sys.argv[1]), is_header=is_header, key_columns=lambda h: [0, 1])
+    n = sum(1 for _ in roster.rows)
+"""
 
 
-def _time_read_untraced(path: Path) -> float:
-    """tracemalloc slows Python code down; the headline time is measured without it."""
-    t0 = time.perf_counter()
-    read_roster(path, is_header=is_header)
-    return time.perf_counter() - t0
+def _process(code: str, path: Path) -> tuple[float, float]:
+    """(wall seconds, peak RSS MiB) of a fresh Python process running code on path."""
+    command = [sys.executable, "-c", code, str(path), str(Path(__file__).resolve().parent)]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=Path(__file__).resolve().parent.parent)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command[:3]} failed on {path}")
+    return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+def _best(code: str, path: Path, runs: int) -> tuple[float, float]:
+    results = [_process(code, path) for _ in range(runs)]
+    return min(s for s, _ in results), max(m for _, m in results)
+
+
+def make_error_cells(path: Path, n: int = 80_000) -> None:
+    """A hostile workbook: n error cells without values (<c t="e"/>), 1,000 to a row."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(list(HEADER))
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    rows = b"".join(
+        b'<row r="%d">' % (r + 2) + b'<c t="e"/>' * 1000 + b"</row>" for r in range(n // 1000)
+    )
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                body = body.replace(b"</sheetData>", rows + b"</sheetData>")
+            dst.writestr(info.filename, body)
 
 
 def main() -> None:
-    """Generates (once) and reads each roster, printing one line of figures per file."""
+    """Generates (once) and reads each roster in fresh processes, side by side with the bare
+    parsers: seconds (best of RUNS), the ratio to the bare parse, and peak RSS."""
     OUT.mkdir(parents=True, exist_ok=True)
-    print(f"{'file':<22} {'rows':>8} {'seconds':>8} {'rows/s':>10} {'py peak MiB':>12}")
-    for n in SIZES:
-        for kind, make in (("xlsx", make_xlsx), ("csv", make_csv)):
-            path = _cached(OUT / f"roster_{n // 1000}k.{kind}", n, make)
-            best = min(_time_read_untraced(path) for _ in range(3))
-            _, rows, peak = _time_read(path)
-            print(f"{path.name:<22} {rows:>8} {best:>8.3f} {rows / best:>10.0f} {peak:>12.1f}")
-    # ru_maxrss is in KiB on Linux; it includes calamine's native (Rust) allocations.
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"process max RSS: {rss:.0f} MiB")
+    files = [
+        (_cached(OUT / f"roster_{n // 1000}k.{kind}", n, make), n)
+        for n in SIZES
+        for kind, make in (("xlsx", make_xlsx), ("csv", make_csv))
+    ]
+    files.append((_cached(OUT / "roster_1000k.csv", 1_000_000, make_csv), 1_000_000))
+    files.append((_cached(OUT / "errors_80k.xlsx", 80_000, make_error_cells), 80_000))
+    print(
+        f"{'file':<20} {'rows':>8} {'bare s':>7} {'bare MiB':>9} {'reader s':>9} "
+        f"{'reader MiB':>11} {'ratio':>6}"
+    )
+    for path, n in files:
+        runs = 1 if n >= 1_000_000 else RUNS
+        bare = _BARE_CALAMINE if path.suffix == ".xlsx" else _BARE_CSV
+        bare_s, bare_mib = _best(bare, path, runs)
+        read_s, read_mib = _best(_READER, path, runs)
+        print(
+            f"{path.name:<20} {n:>8} {bare_s:>7.2f} {bare_mib:>9.0f} {read_s:>9.2f} "
+            f"{read_mib:>11.0f} {read_s / bare_s:>6.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,15 +13,19 @@ from typing import Any
 
 from bulk_ident.errors import InputError
 from bulk_ident.identifier import (
+    ACCOUNT,
     HeaderMap,
     Normalised,
     Normaliser,
+    Problem,
+    header_key,
     looks_like_header,
     map_headers,
     parse_assignments,
     parse_defaults,
+    property_for,
 )
-from bulk_ident.read.roster import Roster, Row, read_roster
+from bulk_ident.read.roster import NoteKind, Roster, Row, read_roster
 from bulk_ident.read.sources import Source, local_source
 from bulk_ident.words import Result
 
@@ -113,6 +117,8 @@ class Prepared:
         tally = self.tally
         for row in self.roster.rows:
             norm = normalise(row.number, row.values)
+            if row.notes:
+                norm = self._with_notes(norm, row)
             first = dupes.first_of(norm)
             checked = Checked(row, norm, first)
             if norm.payload is not None and first is None:
@@ -122,6 +128,24 @@ class Prepared:
                 self._note_problems(checked)
             yield checked
         self.warnings.extend(self.roster.warnings)
+
+    def _with_notes(self, norm: Normalised, row: Row) -> Normalised:
+        """Cells that can't be used as shown (an error, a formula never calculated, a merge across
+        columns) make the row invalid when the columns are sent."""
+        columns = self._mapped
+        problems = []
+        for note in row.notes:
+            hit = [pos for pos in range(note.first, note.last + 1) if pos in columns]
+            if (len(hit) >= 2) if note.kind is NoteKind.MERGED else bool(hit):
+                problems.append(Problem(columns[hit[0]], note.message))
+        if not problems:
+            return norm
+        return Normalised(norm.row, norm.account, norm.unit_num, None, (*norm.problems, *problems))
+
+    @functools.cached_property
+    def _mapped(self) -> dict[int, str]:
+        """Position -> header of every column that feeds a property."""
+        return {pos: self.headers.columns[pos] for pos in self.headers.index.values()}
 
     def _note_problems(self, checked: Checked) -> None:
         for problem in checked.problems:
@@ -147,8 +171,22 @@ class Prepared:
 
 def describe(roster: Roster) -> str:
     """``roster.xlsx, sheet 'Roster'`` or ``roster.csv``."""
-    name = Path(roster.path).name
+    name = roster.path.name if roster.path is not None else roster.source.name
     return f"{name}, sheet '{roster.sheet}'" if roster.sheet is not None else name
+
+
+def key_columns(cells: Sequence[str], overrides: Sequence[tuple[str, str]]) -> set[int]:
+    """Positions of the header cells that name a member or a unit (the account and unit number
+    columns): a row with none of them filled, after the last row that has one, is a footer."""
+    forced = {header_key(col): property_for(prop) for col, prop in overrides}
+    keys = {ACCOUNT, "unitNum"}
+    found = set()
+    for pos, cell in enumerate(cells):
+        folded = header_key(cell)
+        prop = forced[folded] if folded in forced else property_for(cell)
+        if prop in keys:
+            found.add(pos)
+    return found
 
 
 def open_source(roster: Path | Source) -> Source:
@@ -167,12 +205,12 @@ def prepare(roster: Path | Source, options: ReadOptions = ReadOptions()) -> Prep
             f"{Path(source.name).name}: --sheet is for Excel workbooks (.xlsx); a "
             f"{source.suffix or 'text'} file has no sheets, so leave it out"
         )
-    path = source.path if source.path is not None else Path(source.name)
     read = read_roster(
-        path,
+        source,
         is_header=lambda cells: looks_like_header(cells, overrides),
         sheet=options.sheet,
         encoding=options.encoding,
+        key_columns=lambda cells: key_columns(cells, overrides),
     )
     where = describe(read)
     headers = map_headers(read.columns, overrides, where=where)

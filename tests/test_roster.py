@@ -10,7 +10,9 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -20,7 +22,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 from bulk_ident.errors import InputError
 from bulk_ident.read.roster import (
     HEADER_SEARCH_ROWS,
+    NoteKind,
     Roster,
+    Row,
     format_number,
     general_number,
     is_simple_format,
@@ -35,8 +39,20 @@ def is_header(cells: Sequence[str]) -> bool:
     return any(c.lower() in HEADERS for c in cells)
 
 
-def read(path: Path, **options: str) -> Roster:
-    return read_roster(path, is_header=is_header, **options)
+@dataclass
+class Read:
+    """A roster with its streamed rows read to the end, so its warnings are complete."""
+
+    roster: Roster
+    rows: list[Row]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.roster, name)
+
+
+def read(path: Path, **options: Any) -> Read:
+    roster = read_roster(path, is_header=is_header, **options)
+    return Read(roster, list(roster.rows))
 
 
 def save(tmp_path: Path, build: Callable[[Workbook], None], name: str = "roster.xlsx") -> Path:
@@ -82,7 +98,7 @@ def write_text(tmp_path: Path, text: str, encoding: str = "utf-8", name: str = "
     return path
 
 
-def values(roster: Roster) -> list[tuple[str, ...]]:
+def values(roster: Read) -> list[tuple[str, ...]]:
     return [row.values for row in roster.rows]
 
 
@@ -282,8 +298,9 @@ CELL_CASES: list[tuple[str, object, str | None, str]] = [
     ("true", True, None, "TRUE"),
     ("false", False, None, "FALSE"),
     ("date", dt.date(2024, 1, 31), None, "2024-01-31"),
-    ("datetime", dt.datetime(2024, 1, 31, 8, 30), None, "2024-01-31 08:30:00"),
-    ("time", dt.time(8, 30), None, "08:30:00"),
+    # openpyxl stores these with the formats yyyy-mm-dd h:mm:ss and h:mm:ss, shown as Excel does.
+    ("datetime", dt.datetime(2024, 1, 31, 8, 30), None, "2024-01-31 8:30:00"),
+    ("time", dt.time(8, 30), None, "8:30:00"),
     ("NA", "NA", None, "NA"),
     ("N/A", "N/A", None, "N/A"),
     ("null", "null", None, "null"),
@@ -348,9 +365,16 @@ def test_namespace_prefixed_sheet_xml(tmp_path: Path) -> None:
     assert values(roster) == [("a", "005", ""), ("b", "6", "#N/A")]
     assert [w.split(": ", 1)[1] for w in roster.warnings] == [
         "1 hidden row read like the others: 3.",
-        "1 formula cell without a calculated value read as empty (C2): open and save the file "
-        "in Excel, then retry.",
-        "1 cell showing an Excel error: C3 #N/A.",
+    ]
+    assert [[(n.first, n.kind, n.message) for n in r.notes] for r in roster.rows] == [
+        [
+            (
+                2,
+                NoteKind.UNCALCULATED,
+                "C2 is a formula that was never calculated: open and save the file in Excel",
+            )
+        ],
+        [(2, NoteKind.ERROR, "C3 shows #N/A")],
     ]
 
 
@@ -403,14 +427,22 @@ def formula_sheet(wb: Workbook) -> None:
     ws.append(["B", 102, "=B3*2"])
 
 
-def test_formula_without_cached_value_warns(tmp_path: Path) -> None:
-    """Formulas saved without a calculated value (openpyxl output) are named in a warning."""
+def test_formula_without_cached_value_is_a_note(tmp_path: Path) -> None:
+    """Formulas saved without a calculated value (openpyxl output) read empty, with a cell note."""
     roster = read(save(tmp_path, formula_sheet))
     assert values(roster) == [("A", "101", ""), ("B", "102", "")]
-    assert len(roster.warnings) == 1
-    assert "2 formula cells without a calculated value read as empty" in roster.warnings[0]
-    assert "(C2, C3)" in roster.warnings[0]
-    assert "open and save the file in Excel" in roster.warnings[0]
+    assert roster.warnings == []
+    assert [[(n.first, n.last, n.kind, n.message) for n in r.notes] for r in roster.rows] == [
+        [
+            (
+                2,
+                2,
+                NoteKind.UNCALCULATED,
+                f"C{n} is a formula that was never calculated: open and save the file in Excel",
+            )
+        ]
+        for n in (2, 3)
+    ]
 
 
 def test_formula_with_cached_value_reads_the_value(tmp_path: Path) -> None:
@@ -441,14 +473,15 @@ def test_formula_caching_an_empty_string_is_not_reported(tmp_path: Path) -> None
     assert roster.warnings == []
 
 
-def test_error_cells_show_their_error_and_warn(tmp_path: Path) -> None:
-    """Cells showing #N/A or #DIV/0! read as that text (not empty) and are listed in a warning."""
+def test_error_cells_show_their_error_with_a_note(tmp_path: Path) -> None:
+    """Cells showing #N/A or #DIV/0! read as that text (not empty) and carry an ERROR note."""
     build = table(["Name", "Unit Number"], ["A", "#N/A"], ["B", "#DIV/0!"])
     roster = read(save(tmp_path, build))
     assert values(roster) == [("A", "#N/A"), ("B", "#DIV/0!")]
-    assert roster.warnings == [
-        f"{tmp_path / 'roster.xlsx'}, sheet 'Roster': 2 cells showing an Excel error: "
-        "B2 #N/A, B3 #DIV/0!."
+    assert roster.warnings == []
+    assert [[(n.first, n.kind, n.message) for n in r.notes] for r in roster.rows] == [
+        [(1, NoteKind.ERROR, "B2 shows #N/A")],
+        [(1, NoteKind.ERROR, "B3 shows #DIV/0!")],
     ]
 
 
@@ -717,7 +750,7 @@ def test_bad_files_raise_input_error(
     ("options", "expected"),
     [
         ({"encoding": "no-such-codec"}, "unknown --encoding 'no-such-codec'"),
-        ({"encoding": "utf-8"}, "is not valid utf-8 text (byte 0xE9 at offset 20)"),
+        ({"encoding": "utf-8"}, "line 2 has byte 0xE9, which isn't utf-8"),
         ({"encoding": "ascii"}, "try another --encoding"),
     ],
 )

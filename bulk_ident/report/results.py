@@ -37,6 +37,15 @@ _CSV_RISK = re.compile(r"\x00(?:[=@\t\r]|[+-](?!\d+(?:[.,]\d+)?(?:\x00|$)))")
 # A whole number a spreadsheet holds exactly and shows as written ("007" would lose its zeros).
 _WHOLE = re.compile(r"-?(?:0|[1-9]\d{0,14})")
 _NEEDS_CARE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+XLSX_CELL_LIMIT = 32_767  # the most characters Excel keeps in a cell; it refuses longer ones
+CUT_MARKER = " [cut: the cell was longer than Excel allows]"
+
+
+def cut_for_xlsx(text: str) -> str:
+    """A cell's text within Excel's limit, marked where it was cut."""
+    if len(text) <= XLSX_CELL_LIMIT:
+        return text
+    return text[: XLSX_CELL_LIMIT - len(CUT_MARKER)] + CUT_MARKER
 
 
 def neutralise_csv(text: str) -> str:
@@ -242,7 +251,10 @@ def _xlsx_rows(
     first = min(numbers, default=None)
     out = []
     for values in rows:
-        if _NEEDS_CARE.search("".join(values)):
+        joined = "".join(values)
+        if len(joined) > XLSX_CELL_LIMIT:
+            values = [cut_for_xlsx(v) for v in values]  # noqa: PLW2901
+        if _NEEDS_CARE.search(joined):
             values = [  # noqa: PLW2901
                 html.escape(_XML_ILLEGAL.sub("", v), quote=False) for v in values
             ]
