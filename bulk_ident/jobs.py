@@ -36,7 +36,7 @@ from bulk_ident.sync.importer import Event, Importer, RunOutcome, Settings
 from bulk_ident.sync.journal import Entry, Journal, Key, only_community
 from bulk_ident.sync.pacing import Pacer
 from bulk_ident.sync.plan import Plan, PlanOptions, Step, plan_sync, replan_row, vouched_accounts
-from bulk_ident.words import PROBLEM_RESULTS, Result, Stop
+from bulk_ident.words import PROBLEM_RESULTS, EventKind, Result, Stop
 
 EXIT_OK = 0
 EXIT_ROWS = 1  # finished, but some rows are invalid, duplicate or failed
@@ -143,6 +143,7 @@ class Hooks:
     stop: Callable[[], bool] = lambda: False
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
     transport: Transport | None = None  # tests: an httpx.MockTransport
     settings: Settings | None = None
     env: Mapping[str, str] | None = None  # where the state folder is read from
@@ -254,6 +255,9 @@ def run_import(
                 key_id=fingerprint,
                 clock=hooks.clock,
                 sleep=hooks.sleep,
+                on_clock_back=lambda seconds: hooks.on_event(
+                    Event(EventKind.CLOCK_BACK, seconds=seconds)
+                ),
             )
         )
         report.interval = pacer.interval
@@ -308,6 +312,7 @@ def run_import(
             on_wait=hooks.on_wait,
             clock=hooks.clock,
             sleep=hooks.sleep,
+            monotonic=hooks.monotonic,
             record_listings=not options.dry_run,
         )
         report.outcome = importer.outcome

@@ -21,6 +21,12 @@ _PERIODS = {
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$", re.IGNORECASE)
 
 
+MAX_WAIT = 7200.0
+"""The longest wait any answer can impose (a 429's Retry-After, a pause): two hours."""
+MAX_PER_SECOND = 100.0
+"""The fastest rate accepted: Sonoran allows 10 a minute; faster is for local rehearsals only."""
+
+
 @dataclass(frozen=True)
 class Rate:
     """At most ``count`` requests in any ``period`` seconds."""
@@ -50,7 +56,13 @@ def parse_rate(text: str) -> Rate:
         raise InputError(
             f"rate {text!r} is not understood: write it as N/min, N/s or N/h, e.g. 10/min"
         )
-    return Rate(int(match.group(1)), _PERIODS[unit])
+    digits = match.group(1)
+    if len(digits) > 7 or int(digits) / _PERIODS[unit] > MAX_PER_SECOND:
+        raise InputError(
+            f"rate {text!r} is too fast: at most {MAX_PER_SECOND:g}/s "
+            "(Sonoran allows 10/min per key)"
+        )
+    return Rate(int(digits), _PERIODS[unit])
 
 
 DEFAULT_RATE = Rate(10, 60.0)

@@ -75,6 +75,7 @@ class EventKind(enum.StrEnum):
     RATE_LIMITED = "rate limited"  # a 429: ``seconds`` is the wait
     UNREACHABLE = "unreachable"  # not sent: ``seconds`` is the back-off, ``detail`` "3/6"
     LIST_FAILED = "list failed"  # listing an account failed; it is tried again later
+    CLOCK_BACK = "clock back"  # stored slots lay in the future: the clock was set back
 
 
 class Stop(enum.StrEnum):

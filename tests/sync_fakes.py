@@ -172,6 +172,7 @@ class Harness:
             stop=stop,
             clock=self.time.clock,
             sleep=self.time.sleep,
+            monotonic=self.time.clock,
             transport=httpx.MockTransport(self.server.handler),
             settings=settings,
             env={"XDG_STATE_HOME": str(self.tmp / "state")},

@@ -203,6 +203,59 @@ def test_a_clock_set_back_does_not_stall() -> None:
     assert stamp - restart == pytest.approx(pacer.interval, abs=0.002)
 
 
+@pytest.mark.parametrize("back", [30 * 60, 90])
+def test_a_clock_set_back_minutes_is_clamped_with_a_notice(tmp_path: Path, back: float) -> None:
+    """Slots stored in the future by more than a window (the clock went back 30 minutes, or 90
+    seconds) are clamped to now, in this run and in the next one sharing the state file: the
+    next request waits one interval, not the clock's jump, and the caller hears of it."""
+    fake = FakeTime()
+    heard: list[float] = []
+    state = tmp_path / "pace.sqlite"
+    with Pacer(
+        TEN_PER_MINUTE,
+        state_path=state,
+        key_id="k1",
+        clock=fake.clock,
+        sleep=fake.sleep,
+        on_clock_back=heard.append,
+    ) as pacer:
+        take(pacer, fake, 2)
+    fake.now -= back
+    restart = fake.now
+    with Pacer(
+        TEN_PER_MINUTE,
+        state_path=state,
+        key_id="k1",
+        clock=fake.clock,
+        sleep=fake.sleep,
+        on_clock_back=heard.append,
+    ) as pacer:
+        (stamp,) = take(pacer, fake, 1)
+    assert stamp - restart == pytest.approx(pacer.interval, abs=0.002)
+    assert len(heard) == 1
+    assert heard[0] >= back - pacer.interval
+
+
+def test_a_pause_after_a_429_is_not_mistaken_for_a_clock_jump() -> None:
+    """A pause stamped an hour ahead on purpose is waited for, not clamped."""
+    fake = FakeTime()
+    heard: list[float] = []
+    pacer = Pacer(
+        TEN_PER_MINUTE,
+        state_path=None,
+        key_id="k1",
+        clock=fake.clock,
+        sleep=fake.sleep,
+        on_clock_back=heard.append,
+    )
+    take(pacer, fake, 1)
+    paused_at = fake.now
+    pacer.slow_down(1.0, pause=3600)
+    (stamp,) = take(pacer, fake, 1)
+    assert stamp >= paused_at + 3600
+    assert heard == []
+
+
 @pytest.mark.parametrize("key_id", ["", "../etc", "a b", "x" * 65, "a'b"])
 def test_key_ids_that_are_not_fingerprints_are_refused(key_id: str) -> None:
     """The key id becomes a file and table name, so only a plain fingerprint is accepted."""

@@ -37,3 +37,10 @@ def test_the_default_is_sonorans_documented_limit() -> None:
     """10 requests a minute: one every 6 s when spread evenly."""
     assert Rate(10, 60.0) == DEFAULT_RATE
     assert DEFAULT_RATE.interval == 6.0
+
+
+@pytest.mark.parametrize("text", ["99999999999999999999/s", "101/s", "7000/min", "12345678/h"])
+def test_absurd_rates_are_refused_in_one_line(text: str) -> None:
+    """A rate no key allows (or that overflows) is an InputError, not an OverflowError."""
+    with pytest.raises(InputError, match="too fast: at most 100/s"):
+        parse_rate(text)

@@ -496,3 +496,33 @@ def test_a_refused_account_fails_its_rows_without_a_post(tmp_path: Path) -> None
 
 def _summary(report: ImportReport) -> str:
     return summary_line(report.counts)
+
+
+def test_the_state_folder_is_private(tmp_path: Path) -> None:
+    """After a run the state folder is 0700 and every file in it 0600: it holds members' names
+    and account UUIDs."""
+    import stat
+
+    h = Harness(tmp_path)
+    h.run(roster(h, member_rows(2)))
+    folder = tmp_path / "state" / "bulk-ident"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    assert modes
+    assert {name: mode for name, mode in modes.items() if mode != 0o600} == {}
+
+
+def test_a_clock_set_back_is_noticed_and_does_not_stall(tmp_path: Path) -> None:
+    """A wall clock set back 30 minutes between runs: the next run warns and goes on at once."""
+    h = Harness(tmp_path)
+    rows = member_rows(2)
+    path = roster(h, rows)
+    h.run(path)
+    h.time.now -= 30 * 60
+    rows.append([ACCOUNTS[0], "NEW", "New", "Cadet"])
+    roster(h, rows)
+    before = h.time.now
+    report = h.run(path)
+    assert report.exit_code == 0
+    assert h.time.now - before < 60
+    assert [e.kind for e in h.events].count(EventKind.CLOCK_BACK) == 1

@@ -37,8 +37,10 @@ from typing import Any, Final, TypeVar
 
 import httpx
 
+from bulk_ident.rates import MAX_WAIT
+
 ACCOUNTS_PAGE_SIZE: Final = 100  # the documented maximum for ``limit``
-MAX_RETRY_AFTER: Final = 7200.0  # a longer Retry-After is a server mistake, not a plan
+MAX_RETRY_AFTER: Final = MAX_WAIT  # a longer Retry-After is a server mistake, not a plan
 MAX_IDENT_ID: Final = 2**63 - 1  # a signed 64-bit id: anything beyond is not a real identId
 MAX_ANSWER_BYTES: Final = 1 << 20  # create, update, delete and single-account answers
 MAX_LIST_BYTES: Final = 32 << 20  # an account's identifiers, a page of accounts

@@ -182,6 +182,11 @@ class Progress:
                 f"{where}rate limited by the server; waiting {event.seconds:.0f}s and slowing "
                 "down (is the key used elsewhere?)"
             )
+        elif event.kind is EventKind.CLOCK_BACK:
+            self.write(
+                f"warning: the computer's clock went back about {clock_text(event.seconds)}; "
+                "the pace restarts from now"
+            )
         elif event.kind is EventKind.UNREACHABLE:
             self.write(f"server unreachable, retrying in {event.seconds:.0f} s ({event.detail})")
         self._postfix()

@@ -33,7 +33,7 @@ from bulk_ident.cad.client import (
     Updated,
 )
 from bulk_ident.sync.journal import Journal, Key
-from bulk_ident.sync.pacing import Pacer
+from bulk_ident.sync.pacing import MAX_PAUSE, Pacer
 from bulk_ident.sync.plan import Act, Plan, Step, change_text
 from bulk_ident.words import EventKind, Result, Stop
 
@@ -118,6 +118,7 @@ class Importer:
         on_wait: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         record_listings: bool = True,
     ) -> None:
         """``replan(step, listing)`` decides a step again once its account has been listed;
@@ -134,6 +135,7 @@ class Importer:
         self._on_wait = on_wait
         self._clock = clock
         self._sleep = sleep
+        self._monotonic = monotonic
         self._record_listings = record_listings
         self.listed: dict[str, list[RemoteIdentifier]] = {}  # account -> as listed this run
         self.outcome = RunOutcome()
@@ -433,6 +435,7 @@ class Importer:
     def _on_rate_limited(self, row: int | None, retry_after: float | None) -> None:
         self._rate_limited += 1
         pause = retry_after if retry_after is not None else self.settings.default_retry_after
+        pause = min(pause, MAX_PAUSE)
         self._emit(Event(EventKind.RATE_LIMITED, row, seconds=pause))
         # Someone else uses the key too: leave them room for the rest of the run.
         self.pacer.slow_down(2.0, pause=pause)
@@ -457,10 +460,11 @@ class Importer:
         self._pause(delay)
 
     def _pause(self, seconds: float) -> None:
-        """Sleep in short steps so that a stop request is noticed at once."""
-        end = self._clock() + seconds
+        """Sleep in short steps so that a stop request is noticed at once. Timed on the monotonic
+        clock: a wall clock set back must not stretch a back-off."""
+        end = self._monotonic() + seconds
         while not self._stop():
-            left = end - self._clock()
+            left = end - self._monotonic()
             if left <= 0:
                 return
             if self._on_wait is not None:

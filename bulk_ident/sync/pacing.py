@@ -17,6 +17,7 @@ can schedule is detected and treated as "one request was just sent" instead of s
 from __future__ import annotations
 
 import math
+import os
 import re
 import sqlite3
 import time
@@ -29,14 +30,14 @@ from pyrate_limiter import AbstractBucket, Decision, InMemoryBucket, RateItem, S
 from pyrate_limiter import Rate as WindowRate
 
 from bulk_ident.errors import JournalError
-from bulk_ident.rates import Rate
+from bulk_ident.rates import MAX_WAIT, Rate
 
 STEP = 0.25
 """Longest single sleep, so ``stop()`` is checked and ``tick`` called at least 4 times a second."""
 MAX_SLOWDOWN = 8.0
 """``slow_down`` never widens the interval beyond this multiple of the margin-adjusted interval."""
-MAX_PAUSE = 3600.0
-"""Longest pause ``slow_down`` schedules: Sonoran blocks an over-limit key for about an hour."""
+MAX_PAUSE = MAX_WAIT
+"""Longest pause ``slow_down`` schedules (a 429's Retry-After is capped to the same)."""
 LOCK_TIMEOUT = 30.0
 JITTER_MS = 100
 """Every window is at least this much longer than the period (see ``_window_rates``)."""
@@ -66,13 +67,17 @@ class Pacer:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         margin: float = 0.01,
+        on_clock_back: Callable[[float], None] | None = None,
     ) -> None:
+        """``on_clock_back(seconds)`` hears when stored slots lie in the future (the wall clock
+        was set back) and were clamped to now."""
         if margin < 0:
             raise ValueError("margin must not be negative")
         self._count = rate.count
         self._clock = clock
         self._sleep = sleep
         self._state_path = state_path
+        self._on_clock_back = on_clock_back
         # Rounded up so that integer milliseconds never make the spacing tighter than asked.
         self._base_ms = math.ceil(rate.period * 1000.0 * (1.0 + margin) / rate.count)
         self._period_ms = math.ceil(rate.period * 1000.0)
@@ -110,8 +115,11 @@ class Pacer:
             wait_ms = (
                 self._interval_ms if decision.retry_after_ms is None else decision.retry_after_ms
             )
-            if wait_ms > self._clock_jump_ms():
+            ahead_ms = self._stamped_ahead(now_ms)
+            if ahead_ms or wait_ms > self._clock_jump_ms():
                 self._restart_after_clock_jump(now_ms)
+                if self._on_clock_back is not None:
+                    self._on_clock_back((ahead_ms or wait_ms) / 1000.0)
                 continue
             remaining = wait_ms / 1000.0
             if tick is not None:
@@ -184,6 +192,21 @@ class Pacer:
         widest = math.ceil(self._base_ms * MAX_SLOWDOWN)
         return int(MAX_PAUSE * 1000) + (self._count + 2) * widest
 
+    def _stamped_ahead(self, now_ms: int) -> int:
+        """How far (ms) a stored request lies in the future, when that is more than a window:
+        requests are stamped when they are sent, so only a clock set back explains it. Pauses
+        after a 429 are stamped ahead on purpose and count only beyond the longest pause."""
+        window_ms = self._period_ms + JITTER_MS
+        for index in range(self._count + 2):
+            with _state_errors(self._state_path):
+                item = self._bucket.peek(index)
+            if not isinstance(item, RateItem) or item.timestamp <= now_ms + window_ms:
+                return 0
+            ahead = item.timestamp - now_ms
+            if item.name == _REQUEST or ahead > int(MAX_PAUSE * 1000) + window_ms:
+                return ahead
+        return 0
+
     def _restart_after_clock_jump(self, now_ms: int) -> None:
         # Entries stamped by a clock that has since been set back: when the last request really went
         # out is unknown, so assume it was just now rather than waiting for the old clock to return.
@@ -217,6 +240,9 @@ def _open_sqlite_bucket(path: Path, table: str, rates: list[WindowRate]) -> SQLi
         bucket = SQLiteBucket.init_from_file(
             rates, table=table, db_path=str(path), use_file_lock=True
         )
+        for part in (path, Path(f"{path}.lock")):
+            if part.exists():
+                os.chmod(part, 0o600)  # beside the journal, in the private state folder
     lock: object = bucket.lock  # the FileLock init_from_file created
     if isinstance(lock, FileLock):
         lock.timeout = LOCK_TIMEOUT

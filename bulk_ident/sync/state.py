@@ -86,7 +86,7 @@ class RunLock:
         """``busy`` is the message when another process holds it; ``{owner}`` is filled in."""
         self.path = path
         self._busy = busy
-        self._lock = FileLock(str(path), timeout=0)
+        self._lock = FileLock(str(path), timeout=0, mode=0o600)
         self._owner = path.with_name(path.name + ".owner")
 
     def acquire(self) -> RunLock:
