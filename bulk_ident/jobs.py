@@ -33,9 +33,17 @@ from bulk_ident.report.report import (
 from bulk_ident.report.results import check_output, write_lines, write_sheet
 from bulk_ident.sync import state
 from bulk_ident.sync.importer import Event, Importer, RunOutcome, Settings
-from bulk_ident.sync.journal import Entry, Journal, Key, only_community
+from bulk_ident.sync.journal import Entries, Journal, Key, only_community
 from bulk_ident.sync.pacing import Pacer
-from bulk_ident.sync.plan import Plan, PlanOptions, Step, plan_sync, replan_row, vouched_accounts
+from bulk_ident.sync.plan import (
+    Act,
+    Plan,
+    PlanOptions,
+    Step,
+    plan_sync,
+    replan_row,
+    vouched_accounts,
+)
 from bulk_ident.words import PROBLEM_RESULTS, EventKind, Result, Stop
 
 EXIT_OK = 0
@@ -167,11 +175,14 @@ class ImportReport:
     started: float = 0.0
     finished: float = 0.0
     interval: float = 0.0  # seconds between requests at --rate
+    _counted: tuple[list[RowReport], Counter[Result]] | None = field(default=None, repr=False)
 
     @property
     def counts(self) -> Counter[Result]:
-        """How many rows have each result."""
-        return count(self.reports)
+        """How many rows have each result (worked out once the reports are complete)."""
+        if self._counted is None or self._counted[0] is not self.reports:
+            self._counted = (self.reports, count(self.reports))
+        return self._counted[1]
 
     @property
     def stop(self) -> Stop:
@@ -261,7 +272,7 @@ def run_import(
             )
         )
         report.interval = pacer.interval
-        entries = journal.entries()
+        entries = Entries(journal)
         if prep.invalid_count and not options.skip_invalid:
             report.held = (
                 f"not sent: {prep.invalid_count} rows are invalid or duplicate; fix them, or run "
@@ -280,8 +291,8 @@ def run_import(
             verify=options.verify,
         )
         valid = [c for c in rows if c.valid]
-        present = {c.norm.key for c in rows if c.norm.key is not None}
-        unkeyed = sum(1 for c in rows if c.norm.key is None)
+        present = {c.key for c in rows if c.key is not None}
+        unkeyed = sum(1 for c in rows if c.key is None)
         vouched = vouched_accounts(entries, journal.listed_accounts())
 
         def make_plan(listings: Mapping[str, Sequence[RemoteIdentifier]]) -> Plan:
@@ -316,6 +327,7 @@ def run_import(
             record_listings=not options.dry_run,
         )
         report.outcome = importer.outcome
+        claimed: list[Key] = []
         try:
             if plan.lists and (not options.dry_run or options.verify):
                 if hooks.on_listing is not None:
@@ -323,16 +335,9 @@ def run_import(
                 plan = make_plan(importer.list_accounts(plan.lists))
             report.plan = plan
             if not options.dry_run:
-                journal.claim(
-                    (
-                        c.norm.key
-                        for c in valid
-                        if c.norm.key is not None
-                        and entries.get(c.norm.key) is not None
-                        and entries[c.norm.key].scope != scope
-                    ),
-                    scope,
-                )
+                claimed = _claimed(valid, entries, scope)
+                if claimed:
+                    journal.claim(claimed, scope)
             if hooks.on_plan is not None:
                 hooks.on_plan(report)
             if not options.dry_run and importer.outcome.stop is Stop.DONE:
@@ -348,7 +353,7 @@ def run_import(
         finally:
             # Whatever stopped the run, the sheet still says where every row stands.
             report.plan = plan
-            entries = journal.entries()
+            entries.refresh([*claimed, *(s.key for s in plan.steps if s.act is not Act.NOTHING)])
             report.reports = row_reports(
                 prep, plan, entries, outcome=importer.outcome, dry_run=options.dry_run
             )
@@ -356,14 +361,14 @@ def run_import(
     return report
 
 
-def _claimed(rows: Sequence[Checked], entries: Mapping[Key, Entry], scope: str) -> list[Key]:
+def _claimed(rows: Sequence[Checked], entries: Entries, scope: str) -> list[Key]:
     """Rows of this roster that the journal holds under another scope (or none)."""
+    lights = entries.lights
     keys = []
     for c in rows:
-        key = c.norm.key
-        entry = entries.get(key) if key is not None else None
-        if key is not None and entry is not None and entry.scope != scope:
-            keys.append(key)
+        light = lights.get(c.key) if c.key is not None else None
+        if light is not None and light[1] != scope and c.key is not None:
+            keys.append(c.key)
     return keys
 
 
@@ -426,10 +431,10 @@ def rebuild_results(
     refuse_outputs(source, out)
     report = ImportReport(prep, options, url, fingerprint, scope, journal_path)
     with Journal.open_read_only(journal_path, community) as journal:
-        entries = journal.entries()
+        entries = Entries(journal)
         rows = prep.rows
         valid = [c for c in rows if c.valid]
-        present = {c.norm.key for c in rows if c.norm.key is not None}
+        present = {c.key for c in rows if c.key is not None}
         plan_options = PlanOptions(scope=scope, match_existing=False)
         plan = plan_sync(
             valid,

@@ -49,6 +49,7 @@ class Checked:
     row: Row
     norm: Normalised
     duplicate_of: int | None = None
+    key: Key | None = None  # (account, unit number case-folded), worked out once
 
     @property
     def valid(self) -> bool:
@@ -79,16 +80,17 @@ class Duplicates:
         self._first: dict[Key, int] = {}
         self._accounts: dict[str, str] = {}
 
-    def first_of(self, norm: Normalised) -> int | None:
-        """The earlier row with the same key, or None (and remember this row's key)."""
+    def first_of(self, norm: Normalised) -> tuple[int | None, Key | None]:
+        """The earlier row with the same key, or None (and remember this row's key); and the
+        key itself."""
         if norm.account is None or norm.unit_num is None:
-            return None
+            return None, None
         account = self._accounts.setdefault(norm.account, norm.account)
         key = (account, norm.unit_num.casefold())
         first = self._first.get(key)
         if first is None:
             self._first[key] = norm.row
-        return first
+        return first, key
 
 
 @dataclass
@@ -119,8 +121,8 @@ class Prepared:
             norm = normalise(row.number, row.values)
             if row.notes:
                 norm = self._with_notes(norm, row)
-            first = dupes.first_of(norm)
-            checked = Checked(row, norm, first)
+            first, key = dupes.first_of(norm)
+            checked = Checked(row, norm, first, key)
             if norm.payload is not None and first is None:
                 tally[Result.VALID] += 1
             else:

@@ -22,7 +22,7 @@ HEADER = ["Account UUID", "Unit #", "Name", "Status"]
 def find_duplicates(rows: list[Normalised]) -> dict[int, int]:
     """Row number -> the earlier row it repeats, as the streaming check finds them."""
     dupes = Duplicates()
-    found = {n.row: dupes.first_of(n) for n in rows}
+    found = {n.row: dupes.first_of(n)[0] for n in rows}
     return {row: first for row, first in found.items() if first is not None}
 
 

@@ -126,7 +126,8 @@ def import_(roster: Path, quiet: bool, log_file: Path | None, **values: Any) -> 
                 stop=stop,
             )
             try:
-                report = run_import(roster, options, api_key=key, hooks=hooks)
+                with collector_paused():
+                    report = run_import(roster, options, api_key=key, hooks=hooks)
             finally:
                 progress.close()
             if report.held:
@@ -256,7 +257,8 @@ def results(roster: Path, **values: Any) -> None:
         scope=values.get("scope"),
     )
     key = api_key(values.get("api_key_file"), required=options.state is None)
-    report = rebuild_results(roster, options, api_key=key)
+    with collector_paused():
+        report = rebuild_results(roster, options, api_key=key)
     say(f"Results of {roster_head(report.prep)} from the journal")
     say(f"Summary: {summary(report.counts)}")
     say(f"  results: {report.results_path}; journal: {report.journal_path}")

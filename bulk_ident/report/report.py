@@ -7,8 +7,8 @@ exactly as read, then the details.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from pathlib import Path
 from bulk_ident.identifier import ACCOUNT, PROPERTIES
 from bulk_ident.prepare import Checked, Prepared, api_text
 from bulk_ident.sync.importer import RunOutcome
-from bulk_ident.sync.journal import Entry, Key, Run
+from bulk_ident.sync.journal import Entries, Entry, Run
 from bulk_ident.sync.plan import Act, Plan, Step, change_text
 from bulk_ident.words import ALWAYS_SHOWN, SUMMARY_ORDER, Result
 
@@ -93,9 +93,9 @@ def payload_lines(rows: Iterable[Checked]) -> Iterator[str]:
 # -- import: each row's line --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per row of a large roster
 class RowReport:
-    """What became of one row (or departure, or stray identifier) in a run."""
+    """What became of one row (or departure, or stray identifier) in a run. Read-only by use."""
 
     row: int | None
     result: Result
@@ -106,6 +106,9 @@ class RowReport:
     account: str = ""
     entry: Entry | None = None
 
+
+# Last results whose sheet line needs the whole entry (an error or the changes made).
+_DETAILED = frozenset({"failed", "unknown", "updated", "restored"})
 
 _DRY: Mapping[Act, Result] = {
     Act.CREATE: Result.WOULD_CREATE,
@@ -119,7 +122,7 @@ _DRY: Mapping[Act, Result] = {
 def row_reports(
     prep: Prepared,
     plan: Plan | None,
-    entries: Mapping[Key, Entry],
+    entries: Entries,
     *,
     outcome: RunOutcome | None = None,
     dry_run: bool = False,
@@ -132,11 +135,31 @@ def row_reports(
     each row says what the journal remembers of the scope's last run (``last_run``).
     """
     steps = {s.key: s for s in plan.steps} if plan is not None else {}
+    done = outcome.outcomes if outcome is not None else {}
+    lights = entries.lights
+    last_id = last_run.id if last_run is not None and outcome is None and not dry_run else None
     out: list[RowReport] = []
     for c in prep.rows:
-        key = c.norm.key
-        entry = entries.get(key) if key is not None else None
+        key = c.key
         account = c.norm.account or ""
+        step = steps.get(key) if key is not None else None
+        if (
+            step is not None
+            and step.entry is None
+            and step.result is Result.UNCHANGED
+            and key not in done
+            and not held
+        ):
+            # The common case of a re-run, without reading the whole entry: unchanged, or
+            # (rebuilding) what the scope's last run did to it.
+            light = lights.get(step.key) if last_id is not None else None
+            last = light[5] if light is not None and light[4] == last_id else None
+            if last not in _DETAILED:
+                result = Result(last) if last else Result.UNCHANGED
+                values = c.row.values
+                out.append(RowReport(c.row.number, result, values, step.ident_id, account=account))
+                continue
+        entry = entries.get(key) if key is not None else None
         if not c.valid:
             result = Result.INVALID if c.norm.payload is None else Result.DUPLICATE
             out.append(
@@ -262,7 +285,7 @@ def summary_line(counts: Mapping[Result, int]) -> str:
 def _when(ts: float | None) -> str:
     if ts is None:
         return ""
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def results_sheet(prep: Prepared, reports: Sequence[RowReport]) -> Sheet:

@@ -11,6 +11,7 @@ sent (connection refused, unknown host), a 429 or a refused key cost the row not
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import time
 from collections import deque
@@ -244,7 +245,7 @@ class Importer:
         if decided.act is Act.ADOPT and step.key in self._posted:
             # Our own POST of this run created it; only its answer was lost.
             final = Result.RECREATED if step.result is Result.RECREATED else Result.CREATED
-            decided = Step(**{**decided.__dict__, "result": final})
+            decided = dataclasses.replace(decided, result=final)
         return decided
 
     def _adopt(self, step: Step) -> _Next | Step:
@@ -263,7 +264,7 @@ class Importer:
             result=Result.ADOPTED if patch else step.result,
         )
         if patch:
-            return Step(**{**step.__dict__, "act": Act.UPDATE})
+            return dataclasses.replace(step, act=Act.UPDATE)
         return self._done(step, step.result, change_text(step.changes))
 
     # -- POST -----------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ class Importer:
                     return self._done(step, Result.FAILED, self._gave_up(step, reason))
                 # Settle before posting again: list the account afresh.
                 self.listed.pop(step.account, None)
-                return Step(**{**step.__dict__, "act": Act.SETTLE})
+                return dataclasses.replace(step, act=Act.SETTLE)
             case _:
                 self.journal.record_pending(step.key, _status(outcome), _reason(outcome))
                 return self._trouble(outcome, step.row)
@@ -354,7 +355,7 @@ class Importer:
             return self._done(step, Result.FAILED, error)
         # Deleted in the CAD since: create it again (a POST, settled as usual).
         self.journal.record_gone(step.key, 404)
-        return Step(**{**step.__dict__, "act": Act.RECREATE, "result": Result.RECREATED})
+        return dataclasses.replace(step, act=Act.RECREATE, result=Result.RECREATED)
 
     # -- DELETE ---------------------------------------------------------------------------------
 

@@ -30,13 +30,14 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import operator
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bulk_ident.errors import JournalError
 from bulk_ident.identifier import PAYLOAD_FIELDS, Payload
@@ -74,7 +75,7 @@ CREATE TABLE IF NOT EXISTS rows (
     scope        TEXT,
     state        TEXT NOT NULL,
     ident_id     INTEGER,
-    has_values   INTEGER NOT NULL DEFAULT 0,
+    vkey         TEXT,
     {", ".join(_VALUE_COLUMNS)},
     want         TEXT,
     rejected     TEXT,
@@ -108,9 +109,13 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+_PICK = operator.itemgetter(*PAYLOAD_FIELDS)
+
+
 def values_of(payload: Mapping[str, Any]) -> Values:
-    """A payload's values in the journal's column order."""
-    return tuple(payload.get(name) for name in PAYLOAD_FIELDS)
+    """A payload's values in the journal's column order (a full payload: every property)."""
+    picked: Values = _PICK(payload)
+    return picked
 
 
 def payload_of(values: Values) -> Payload:
@@ -121,14 +126,29 @@ def payload_of(values: Values) -> Payload:
     return out  # type: ignore[return-value]  # the keys are exactly PAYLOAD_FIELDS
 
 
+_DISPATCH = PAYLOAD_FIELDS.index("isDispatch")
+
+
+def values_key(values: Values) -> str:
+    """Values as one comparable text: equal values, equal text (a server's 0/1 for isDispatch
+    reads as the boolean it means). Re-runs compare this one column instead of eleven."""
+    flag = values[_DISPATCH]
+    if type(flag) is int and flag in (0, 1):
+        values = (*values[:_DISPATCH], bool(flag), *values[_DISPATCH + 1 :])
+    return repr(values)
+
+
 def payload_json(payload: Mapping[str, Any]) -> str:
     """A payload as the journal stores it (sorted keys), so equal payloads compare equal."""
     return json.dumps(payload, ensure_ascii=False, sort_keys=True)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What the journal knows about one (account, unit number)."""
+class Entry(NamedTuple):
+    """What the journal knows about one (account, unit number).
+
+    A named tuple, not a dataclass: a sync reads every entry of the community, and building
+    100k tuples costs a fifth of building 100k frozen dataclasses.
+    """
 
     account: str
     unit_key: str
@@ -170,7 +190,7 @@ class Entry:
 
 
 _ENTRY_SQL = (
-    "SELECT account, unit_key, unit_num, scope, state, ident_id, has_values, "
+    "SELECT account, unit_key, unit_num, scope, state, ident_id, vkey, "
     + ", ".join(_VALUE_COLUMNS)
     + ", want, rejected, http_status, error, attempts, source_row, created_at, updated_at,"
     " last_run, last_result, changes FROM rows"
@@ -178,10 +198,73 @@ _ENTRY_SQL = (
 _NV = len(_VALUE_COLUMNS)
 
 
-def _entry(row: Sequence[Any]) -> Entry:
-    values = tuple(row[7 : 7 + _NV]) if row[6] else None
-    rest = row[7 + _NV :]
-    return Entry(row[0], row[1], row[2], row[3], State(row[4]), row[5], values, *rest)
+_STATE_OF = {state.value: state for state in State}
+_REST = 7 + _NV
+
+
+def _entry(row: tuple[Any, ...]) -> Entry:
+    values = row[7:_REST] if row[6] is not None else None
+    return Entry(row[0], row[1], row[2], row[3], _STATE_OF[row[4]], row[5], values, *row[_REST:])
+
+
+Light = tuple[str, str | None, int | None, str | None, int | None, str | None]
+"""An entry's state, scope, identId, values key, last run and last result: what a re-run (or
+a rebuilt results sheet) needs for most rows."""
+
+
+class Entries(Mapping[Key, Entry]):
+    """Every entry of a community: a light index read at once, full entries read on demand.
+
+    A re-run of a large roster reads four columns per row instead of thirty, and builds an
+    `Entry` only for the rows that need more than "unchanged".
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self.lights: dict[Key, Light] = journal.index()
+        self._full: dict[Key, Entry] = {}
+
+    def __getitem__(self, key: Key) -> Entry:
+        found = self._full.get(key)
+        if found is None:
+            if key not in self.lights:
+                raise KeyError(key)
+            entry = self._journal.get(key)
+            if entry is None:
+                raise KeyError(key)
+            found = self._full[key] = entry
+        return found
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self.lights)
+
+    def __len__(self) -> int:
+        return len(self.lights)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.lights
+
+    def refresh(self, keys: Iterable[Key]) -> None:
+        """Read these rows again (after a run wrote them)."""
+        for key in keys:
+            self._full.pop(key, None)
+            entry = self._journal.get(key)
+            if entry is None:
+                self.lights.pop(key, None)
+            else:
+                self._full[key] = entry
+                self.lights[key] = (
+                    entry.state,
+                    entry.scope,
+                    entry.ident_id,
+                    _vkey(entry),
+                    entry.last_run,
+                    entry.last_result,
+                )
+
+
+def _vkey(entry: Entry) -> str | None:
+    return None if entry.values is None else values_key(entry.values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +367,15 @@ class Journal:
         cur = self._conn.execute(f"{_ENTRY_SQL} WHERE community=?", (self.community,))
         return {(r[0], r[1]): _entry(r) for r in cur}
 
+    def index(self) -> dict[Key, Light]:
+        """Every entry's state, scope, identId and values key, by key."""
+        cur = self._conn.execute(
+            "SELECT account, unit_key, state, scope, ident_id, vkey, last_run, last_result"
+            " FROM rows WHERE community=?",
+            (self.community,),
+        )
+        return {(r[0], r[1]): r[2:] for r in cur}
+
     def get(self, key: Key) -> Entry | None:
         """The entry for one key, if any."""
         row = self._conn.execute(
@@ -362,7 +454,7 @@ class Journal:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
                 " ON CONFLICT (community, account, unit_key) DO UPDATE SET"
                 " unit_num=excluded.unit_num, scope=excluded.scope, state=excluded.state,"
-                " want=excluded.want, attempts=rows.attempts + 1, ident_id=NULL, has_values=0,"
+                " want=excluded.want, attempts=rows.attempts + 1, ident_id=NULL, vkey=NULL,"
                 " source_file=excluded.source_file, source_row=excluded.source_row,"
                 " error=NULL, http_status=NULL, updated_at=excluded.updated_at,"
                 " last_run=excluded.last_run",
@@ -401,11 +493,11 @@ class Journal:
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO rows (community, account, unit_key, unit_num, scope, state, ident_id,"
-                f" has_values, {cols}, source_file, source_row, updated_at, last_run,"
-                f" last_result) VALUES (?, ?, ?, ?, ?, ?, ?, 1, {marks}, ?, ?, ?, ?, ?)"
+                f" vkey, {cols}, source_file, source_row, updated_at, last_run,"
+                f" last_result) VALUES (?, ?, ?, ?, ?, ?, ?, ?, {marks}, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (community, account, unit_key) DO UPDATE SET"
                 " unit_num=excluded.unit_num, scope=excluded.scope, state=excluded.state,"
-                f" ident_id=excluded.ident_id, has_values=1, {updates}, want=NULL,"
+                f" ident_id=excluded.ident_id, vkey=excluded.vkey, {updates}, want=NULL,"
                 " error=NULL, http_status=NULL, source_file=excluded.source_file,"
                 " source_row=excluded.source_row, updated_at=excluded.updated_at,"
                 " last_run=excluded.last_run, last_result=excluded.last_result",
@@ -416,6 +508,7 @@ class Journal:
                     scope,
                     State.CREATED,
                     ident_id,
+                    values_key(server_values),
                     *server_values,
                     source_file,
                     source_row,
@@ -447,7 +540,7 @@ class Journal:
         fields: dict[str, Any] = {}
         if want is not None:
             fields = dict(zip(_VALUE_COLUMNS, values_of(want), strict=True))
-            fields["has_values"] = 1
+            fields["vkey"] = values_key(values_of(want))
         self._update(key, state=state, want=None, error=None, **fields, **extra)
 
     def record_created(self, key: Key, ident_id: int, http_status: int | None, result: str) -> None:
@@ -521,7 +614,7 @@ class Journal:
             key,
             state=State.PENDING,
             ident_id=None,
-            has_values=0,
+            vkey=None,
             want=None,
             http_status=http_status,
             error="the identifier was gone from the server",
@@ -539,7 +632,7 @@ class Journal:
             http_status=http_status,
             error=None,
             last_result="deleted",
-            has_values=0,
+            vkey=None,
         )
 
     def record_delete_failed(self, key: Key, http_status: int | None, error: str) -> None:
@@ -678,14 +771,14 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
         confirmed = state == State.CREATED
         conn.execute(
             f"INSERT INTO rows (community, account, unit_key, unit_num, state, ident_id,"
-            f" has_values, {cols}, want, rejected, http_status, error, attempts, source_file,"
+            f" vkey, {cols}, want, rejected, http_status, error, attempts, source_file,"
             f" source_row, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, {marks},"
             " ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 *row[:4],
                 state,
                 row[6],
-                int(confirmed),
+                values_key(values_of(payload)) if confirmed else None,
                 *(values_of(payload) if confirmed else (None,) * _NV),
                 row[4] if state in (State.SENDING, State.UNKNOWN) else None,
                 row[4] if state == State.FAILED else None,
