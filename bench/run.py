@@ -4,7 +4,10 @@
    results sheet) on generated 10k- and 100k-row, 12-column rosters, xlsx and csv: wall time,
    rows per second, peak memory (the process's max RSS). Targets: 100k xlsx <= 5 s, csv <= 2 s.
 2. The reader alone (bench_read.py), for where the time goes.
-3. `bulk-ident import` against the sandbox at a fast rate over >= 100 requests: the achieved
+3. A re-run of a fully imported 100k-row roster (nothing to send) and `results`, against
+   `check` of the same file (targets 1.3x and 1.2x), and the plan's join plain vs pandas
+   (bench_sync.py).
+4. `bulk-ident import` against the sandbox at a fast rate over >= 100 requests: the achieved
    rate as a fraction of --rate (target >= 0.97) and the number of 429s (target 0).
 """
 
@@ -24,6 +27,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 import bench_read  # noqa: E402
+import bench_sync  # noqa: E402
 from import_helpers import import_args, make_roster  # noqa: E402
 from sandbox_proc import running_sandbox  # noqa: E402
 
@@ -99,4 +103,6 @@ if __name__ == "__main__":
     bench_check()
     print("\n== the reader alone (bench/bench_read.py)")
     bench_read.main()
+    print()
+    bench_sync.main()
     bench_import()

@@ -135,6 +135,7 @@ def row_reports(
     each row says what the journal remembers of the scope's last run (``last_run``).
     """
     steps = {s.key: s for s in plan.steps} if plan is not None else {}
+    unchanged = plan.unchanged if plan is not None else {}
     done = outcome.outcomes if outcome is not None else {}
     lights = entries.lights
     last_id = last_run.id if last_run is not None and outcome is None and not dry_run else None
@@ -142,22 +143,15 @@ def row_reports(
     for c in prep.rows:
         key = c.key
         account = c.norm.account or ""
-        step = steps.get(key) if key is not None else None
-        if (
-            step is not None
-            and step.entry is None
-            and step.result is Result.UNCHANGED
-            and key not in done
-            and not held
-        ):
+        if key in unchanged and key not in done and not held:
             # The common case of a re-run, without reading the whole entry: unchanged, or
             # (rebuilding) what the scope's last run did to it.
-            light = lights.get(step.key) if last_id is not None else None
+            light = lights.get(key) if last_id is not None else None
             last = light[5] if light is not None and light[4] == last_id else None
             if last not in _DETAILED:
                 result = Result(last) if last else Result.UNCHANGED
-                values = c.row.values
-                out.append(RowReport(c.row.number, result, values, step.ident_id, account=account))
+                ident = unchanged[key]
+                out.append(RowReport(c.row.number, result, c.row.values, ident, account=account))
                 continue
         entry = entries.get(key) if key is not None else None
         if not c.valid:
@@ -174,6 +168,8 @@ def row_reports(
             )
             continue
         step = steps.get(key) if key is not None else None
+        if step is None and key in unchanged:
+            step = Step(key, Act.NOTHING, Result.UNCHANGED, c, entry, unchanged[key])
         result, error, changes = _row_result(step, entry, outcome, dry_run, held, last_run)
         ident = entry.ident_id if entry is not None else None
         if step is not None and ident is None:

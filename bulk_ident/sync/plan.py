@@ -116,11 +116,16 @@ class Step:
 
 @dataclass
 class Plan:
-    """Every step, in the order they run: roster rows first, then departures, then strays."""
+    """Every step, in the order they run: roster rows first, then departures, then strays.
+
+    Roster rows found unchanged from the journal's light index alone (the bulk of a re-run) are
+    not steps: ``unchanged`` maps their keys to their identIds.
+    """
 
     steps: list[Step]
     guard: str = ""  # why no departure was deleted, when the guard held them back
     lists: list[str] = field(default_factory=list)  # accounts the run lists before sending
+    unchanged: dict[Key, int | None] = field(default_factory=dict)
 
     @functools.cached_property
     def requests(self) -> int:
@@ -129,8 +134,11 @@ class Plan:
 
     @functools.cached_property
     def tally(self) -> Counter[Result]:
-        """How many steps earn each result."""
-        return Counter(s.result for s in self.steps)
+        """How many rows (and departures, and strays) earn each result."""
+        tally = Counter(s.result for s in self.steps)
+        if self.unchanged:
+            tally[Result.UNCHANGED] += len(self.unchanged)
+        return tally
 
     def count(self, result: Result) -> int:
         """How many steps earn this result."""
@@ -216,6 +224,7 @@ def plan_sync(
     lights = entries.lights
     scope = options.scope
     steps = []
+    unchanged: dict[Key, int | None] = {}
     for c in rows:
         key = _key(c)
         light = lights.get(key)
@@ -231,9 +240,7 @@ def plan_sync(
             payload = c.norm.payload
             assert payload is not None
             if light[3] == values_key(values_of(payload)):
-                step = Step(key, Act.NOTHING, Result.UNCHANGED, c, None, light[2])
-                step.unit_num = payload["unitNum"]
-                steps.append(step)
+                unchanged[key] = light[2]
                 continue
         steps.append(replan_row(c, entries.get(key), options, vouched, listings))
     departures, guard = _departures(entries, options, present, unkeyed)
@@ -243,7 +250,7 @@ def plan_sync(
     lists = sorted({s.account for s in steps if s.act is Act.SETTLE})
     if options.verify:
         lists = sorted({_key(c)[0] for c in rows} - set(listings))
-    return Plan(steps, guard, lists)
+    return Plan(steps, guard, lists, unchanged)
 
 
 def _key(c: Checked) -> Key:
