@@ -147,7 +147,8 @@ class Prepared:
 
 def describe(roster: Roster) -> str:
     """``roster.xlsx, sheet 'Roster'`` or ``roster.csv``."""
-    name = Path(roster.path).name
+    # A download is named by its address in full; a local file by its name.
+    name = Path(roster.path).name if isinstance(roster.path, Path) else str(roster.path)
     return f"{name}, sheet '{roster.sheet}'" if roster.sheet is not None else name
 
 
@@ -167,9 +168,8 @@ def prepare(roster: Path | Source, options: ReadOptions = ReadOptions()) -> Prep
             f"{Path(source.name).name}: --sheet is for Excel workbooks (.xlsx); a "
             f"{source.suffix or 'text'} file has no sheets, so leave it out"
         )
-    path = source.path if source.path is not None else Path(source.name)
     read = read_roster(
-        path,
+        source,
         is_header=lambda cells: looks_like_header(cells, overrides),
         sheet=options.sheet,
         encoding=options.encoding,

@@ -26,10 +26,11 @@ from xml.etree import ElementTree
 import python_calamine
 
 from bulk_ident.errors import InputError
-from bulk_ident.read.sources import local_source
+from bulk_ident.read.sources import Source, local_source
 
 __all__ = [
     "HEADER_SEARCH_ROWS",
+    "Named",
     "Roster",
     "Row",
     "format_number",
@@ -68,11 +69,22 @@ class Row:
     values: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Named:
+    """A roster that is no local file (a download): the name messages show, and its suffix."""
+
+    name: str
+    suffix: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
 @dataclass
 class Roster:
     """A roster as read: where it came from, its header, its rows and anything worth a warning."""
 
-    path: Path
+    path: Path | Named
     kind: Literal["csv", "xlsx"]
     sheet: str | None
     encoding: str | None
@@ -85,7 +97,7 @@ class Roster:
 
 
 def read_roster(
-    path: Path,
+    source: Path | Source,
     *,
     is_header: Callable[[Sequence[str]], bool],
     sheet: str | None = None,
@@ -96,7 +108,13 @@ def read_roster(
     ``is_header(cells)`` says whether a row of trimmed cell texts is the header row; the first of
     the first HEADER_SEARCH_ROWS rows for which it is true is taken. ``sheet`` (a name, or a
     number counting the visible sheet tabs from 1) applies to workbooks, ``encoding`` to text.
+    A `Source` (a download) is read from its bytes and named by its ``name`` in messages.
     """
+    path: Path | Named
+    if isinstance(source, Source):
+        path = source.path if source.path is not None else Named(source.name, source.suffix)
+    else:
+        path = source
     suffix = path.suffix.lower()
     if suffix in _WRONG_FORMAT:
         raise InputError(f"{path} {_WRONG_FORMAT[suffix]}.")
@@ -105,7 +123,7 @@ def read_roster(
         raise InputError(
             f"{path}: unsupported file type ({shown}); use .xlsx, .xlsm, .csv, .tsv or .txt."
         )
-    data = local_source(path).data
+    data = source.data if isinstance(source, Source) else local_source(source).data
     if not data.strip():
         raise InputError(f"{path} is empty.")
     with collector_paused():
@@ -222,7 +240,7 @@ def _list_some(items: Sequence[str], total: int | None = None) -> str:
 
 
 def _read_text(
-    path: Path,
+    path: Path | Named,
     data: bytes,
     is_header: Callable[[Sequence[str]], bool],
     encoding: str | None,
@@ -263,7 +281,7 @@ def _read_text(
     )
 
 
-def _decode(path: Path, data: bytes, encoding: str | None) -> tuple[str, str]:
+def _decode(path: Path | Named, data: bytes, encoding: str | None) -> tuple[str, str]:
     """Returns (encoding used, text): UTF-8 (with or without BOM), else Windows-1252."""
     if encoding is not None:
         try:
@@ -340,7 +358,7 @@ def _choose_delimiter(text: str, is_header: Callable[[Sequence[str]], bool], suf
     return best
 
 
-def _parse_text(path: Path, text: str, delimiter: str) -> list[tuple[int, list[str]]]:
+def _parse_text(path: Path | Named, text: str, delimiter: str) -> list[tuple[int, list[str]]]:
     """Parses every record, numbering each by the text line on which it starts.
 
     Strict quoting: a lenient parser would let one unclosed quote swallow every later row into
@@ -365,7 +383,7 @@ def _parse_text(path: Path, text: str, delimiter: str) -> list[tuple[int, list[s
 
 
 def _read_workbook(
-    path: Path,
+    path: Path | Named,
     data: bytes,
     is_header: Callable[[Sequence[str]], bool],
     sheet: str | None,
@@ -443,7 +461,7 @@ def _read_workbook(
 
 
 def _choose_sheet(
-    path: Path,
+    path: Path | Named,
     metadata: list[python_calamine.SheetMetadata],
     wanted: str | None,
     warnings: list[str],
