@@ -182,9 +182,7 @@ class Progress:
 
     def log_line(self, line: str) -> None:
         """A line in the log file, time-stamped."""
-        if self.log is not None:
-            self.log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {line}\n")
-            self.log.flush()
+        log_line(self.log, line)
 
     def on_event(self, event: Event) -> None:
         """Count and show what the run reports."""
@@ -413,6 +411,13 @@ def emit_json(obj: dict[str, Any]) -> None:
     click.echo(json.dumps({"schema": JSON_SCHEMA, **obj}, ensure_ascii=False))
 
 
+def log_line(log: TextIO | None, line: str) -> None:
+    """A time-stamped line in the --log-file (if there is one)."""
+    if log is not None:
+        log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {line}\n")
+        log.flush()
+
+
 def open_log(path: Path | None) -> TextIO | None:
     """The --log-file, appended to."""
     if path is None:
@@ -434,6 +439,7 @@ __all__ = [
     "error_line",
     "failed_json",
     "human_output_to_stderr",
+    "log_line",
     "open_log",
     "plural",
     "print_end",
