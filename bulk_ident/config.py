@@ -6,6 +6,7 @@ Every mistake is one line naming the file, the line and the key, and what to wri
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -113,6 +114,11 @@ class RosterConfig:
     def shown(self) -> str:
         """The source as messages show it (a URL without its secrets)."""
         return display_url(self.source) if self.is_url else self.source
+
+    def with_proxy(self, proxy: str) -> RosterConfig:
+        """The same roster fetched and sent through ``proxy`` (the command line's --proxy)."""
+        options = dataclasses.replace(self.options, proxy=proxy)
+        return dataclasses.replace(self, options=options)
 
     def check_source(self) -> None:
         """InputError naming the file's line when a local roster is missing (a URL is checked

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import python_calamine
 from click.testing import CliRunner
+from http_fixtures import LocalServer, RecordingProxy, body
 from import_helpers import KEY, env_for, held_units, make_roster, run
 from openpyxl import load_workbook
 from sandbox_proc import SandboxProcess, running_sandbox
@@ -156,6 +157,45 @@ def test_import_json_reports_an_unusable_roster(tmp_path: Path) -> None:
     assert (obj["schema"], obj["command"], obj["exit_code"]) == (1, "import", 2)
     assert (obj["stop"], obj["error"]) == ("error", f"{missing}: file not found.")
     assert obj["roster"] == str(missing)
+
+
+def test_check_reads_a_roster_by_url(tmp_path: Path) -> None:
+    """check of an http address on this computer downloads and validates it; messages name the
+    address; --sheet on a csv address is refused as for a csv file."""
+    roster = tmp_path / "dept.csv"
+    make_roster(roster, 3)
+    results = tmp_path / "out.csv"
+    with LocalServer({"/dept.csv": body(roster.read_bytes(), "text/csv")}) as server:
+        url = server.url("/dept.csv")
+        ok = CliRunner().invoke(cli, ["check", url, "--results", str(results)])
+        with pytest.raises(SystemExit) as exc:
+            main(["check", url, "--sheet", "2", "--results", str(results)])
+    assert ok.exit_code == 0, ok.output
+    assert ok.stdout.startswith(f"Checked {url} (header on row 1, UTF-8, comma-separated)\n")
+    assert len(results.read_text(encoding="utf-8-sig").splitlines()) == 4
+    assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["check", "import", "sync"])
+def test_proxy_option_carries_https_downloads(tmp_path: Path, command: str) -> None:
+    """--proxy is used for an https roster by check, import and sync (sync: over the config);
+    here the loopback proxy refuses, which is exit 2 naming the proxy."""
+    url = "https://roster.example.invalid/r.csv"
+    config = write_config(
+        tmp_path,
+        f'[community]\nbase_url = "http://127.0.0.1:9"\nproxy = "http://127.0.0.1:9"\n\n'
+        f'[[roster]]\nname = "r"\nsource = "{url}"\n',
+    )
+    with RecordingProxy() as proxy:
+        target = str(config) if command == "sync" else url
+        args = bulk_ident(command, target, "--proxy", proxy.url)
+        if command == "import":
+            args += ["--base-url", "http://127.0.0.1:9"]
+        done = run(args, env_for(tmp_path))
+        seen = [head.split("\r\n")[0] for head in proxy.seen]
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert seen == ["CONNECT roster.example.invalid:443 HTTP/1.1"]
+    assert f"{url}: the proxy {proxy.url} refused the connection (" in done.stderr
 
 
 # -- against the sandbox -------------------------------------------------------------------------
@@ -311,10 +351,13 @@ source = "${SANDBOX_URL}/_files/b.csv"
 
 
 def test_a_dry_run_sync_sends_nothing_and_writes_plans(tmp_path: Path) -> None:
-    """--dry-run: no request reaches the server; each roster's plan sheet is written."""
+    """--dry-run: no request reaches the server; each roster's plan sheet is written; a roster
+    with an invalid row is held back with advice in the config's terms."""
     served = tmp_path / "served"
     served.mkdir()
     make_roster(served / "a.csv", 3)
+    with (served / "a.csv").open("a", encoding="utf-8") as fh:
+        fh.write("not-a-uuid,X-1,Broken,Available\n")
     config = write_config(
         tmp_path / "conf",
         '[community]\nbase_url = "${SANDBOX_URL}"\n\n[[roster]]\nname = "a"\n'
@@ -323,9 +366,16 @@ def test_a_dry_run_sync_sends_nothing_and_writes_plans(tmp_path: Path) -> None:
     with running_sandbox("--rate", "50/s", "--serve", str(served)) as sandbox:
         done = run(bulk_ident("sync", str(config), "--dry-run"), sync_env(tmp_path, sandbox))
         assert sandbox.requests() == []
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 1, done.stdout + done.stderr
     assert "Dry run: nothing was sent." in done.stdout
-    assert "  a: exit 0: created 0, updated 0, unchanged 0, would " in done.stdout
+    assert (
+        "Fix them and run again, or set skip_invalid = true in the [[roster]] 'a' to send the "
+        "valid rows." in done.stdout
+    )
+    assert (
+        "  a: exit 1: created 0, updated 0, unchanged 0, failed 0, not attempted 3, invalid 1"
+        in (done.stdout)
+    )
     plan = tmp_path / "conf" / "a.plan.xlsx"
     assert python_calamine.CalamineWorkbook.from_path(str(plan)).sheet_names == [
         "Results",

@@ -151,9 +151,11 @@ def run_one(
     log: TextIO | None,
     stop: StopFlag,
     command: str | None = None,
+    skip: str = "add --skip-invalid",
 ) -> ImportReport:
     """One import with its progress bar, head, plan and end printed: what ``import`` does, and
-    ``sync`` for each roster. ``command`` is the resume command (default: this process's)."""
+    ``sync`` for each roster. ``command`` is the resume command (default: this process's);
+    ``skip`` how to send the valid rows of a roster with invalid ones."""
     from bulk_ident.jobs import run_import
 
     progress = Progress(show=not quiet and sys.stderr.isatty(), log=log)
@@ -187,7 +189,7 @@ def run_one(
         progress.close()
     if report.held:
         print_plan(report, progress)
-    print_end(report, progress, resume)
+    print_end(report, progress, resume, skip)
     if report.stop is Stop.INTERRUPTED:
         say(f"Interrupted. To resume: {resume}", err=True)
     return report

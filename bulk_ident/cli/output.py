@@ -289,13 +289,16 @@ def print_plan(report: ImportReport, progress: Progress) -> None:
         say(f"  {plan.guard}")
 
 
-def print_end(report: ImportReport, progress: Progress, resume: str) -> None:
-    """The summary (and the log file's summary line), failures, and how to resume."""
+def print_end(
+    report: ImportReport, progress: Progress, resume: str, skip: str = "add --skip-invalid"
+) -> None:
+    """The summary (and the log file's summary line), failures, and how to resume. ``skip``
+    says how to send the valid rows anyway (an option, or a config key)."""
     if report.held:
         print_problems(report.prep)
         bad = plural(report.prep.invalid_count, "row")
         say(f"Nothing sent: {bad} invalid or duplicate (see above).")
-        say("Fix them and run again, or add --skip-invalid to send the valid rows.")
+        say(f"Fix them and run again, or {skip} to send the valid rows.")
     line = summary(report.counts)
     say(f"Summary: {line}")
     progress.log_line(f"summary: {line}; stop: {report.stop}")

@@ -13,7 +13,7 @@ import click
 
 from bulk_ident.cli.base import cli
 from bulk_ident.cli.commands import finish_code, run_one
-from bulk_ident.cli.options import json_option
+from bulk_ident.cli.options import json_option, proxy_option
 from bulk_ident.cli.output import (
     StopFlag,
     clock_text,
@@ -62,6 +62,7 @@ def worst(codes: list[int]) -> int:
     help="Sync only the roster with this name (repeatable).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@proxy_option
 @json_option
 def sync(
     config: Path | None,
@@ -69,6 +70,7 @@ def sync(
     dry_run: bool,
     only: tuple[str, ...],
     quiet: bool,
+    proxy: str | None,
     as_json: bool,
 ) -> None:
     """Sync every roster of CONFIG (a TOML file) into one Sonoran community, in order, under
@@ -94,6 +96,8 @@ def sync(
         try:
             settings = load_config(config, env=os.environ, dry_run=dry_run)
             rosters = settings.select(only)
+            if proxy is not None:  # the command line wins over the file, as everywhere
+                rosters = tuple(r.with_proxy(proxy) for r in rosters)
             key = settings.api_key(os.environ)
             log = open_log(settings.community.log_file)
         except BulkIdentError as err:
@@ -137,7 +141,14 @@ def _run_all(
                 whole_workbook=roster.options.read.sheet is not None,
             )
             report = run_one(
-                source, roster.options, key, quiet=quiet, log=log, stop=stop, command=resume
+                source,
+                roster.options,
+                key,
+                quiet=quiet,
+                log=log,
+                stop=stop,
+                command=resume,
+                skip=f"set skip_invalid = true in the [[roster]] '{roster.name}'",
             )
         except BulkIdentError as err:
             say(f"{roster.name}: {error_line(err)}", err=True)
