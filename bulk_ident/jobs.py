@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bulk_ident.cad.client import RemoteIdentifier, RequestRecord, SonoranClient, Transport
 from bulk_ident.errors import InputError, JournalError
-from bulk_ident.net import DEFAULT_BASE_URL, check_base_url, key_fingerprint
+from bulk_ident.net import DEFAULT_BASE_URL, check_base_url, choose_proxy, key_fingerprint
 from bulk_ident.prepare import Checked, Prepared, ReadOptions, prepare
 from bulk_ident.rates import DEFAULT_RATE, Rate
 from bulk_ident.read.sources import Source
@@ -44,7 +44,7 @@ from bulk_ident.sync.plan import (
     replan_row,
     vouched_accounts,
 )
-from bulk_ident.words import PROBLEM_RESULTS, EventKind, Result, Stop
+from bulk_ident.words import ALWAYS_SHOWN, PROBLEM_RESULTS, SUMMARY_ORDER, EventKind, Result, Stop
 
 EXIT_OK = 0
 EXIT_ROWS = 1  # finished, but some rows are invalid, duplicate or failed
@@ -80,8 +80,11 @@ def check(
     *,
     results: Path | None = None,
     payloads: Path | None = None,
+    command: str = "",
 ) -> CheckReport:
-    """Validate a roster, streaming it into the check sheet; no network."""
+    """Validate a roster, streaming it into the check sheet; no network. ``command`` (the
+    command line, if any) is written on the sheet's Summary."""
+    started = time.time()
     prep = prepare(roster, options or ReadOptions())
     source = prep.source
     out = results or default_output(source.path, source.stem, source.suffix, "check")
@@ -90,7 +93,12 @@ def check(
     if payloads is not None:
         rows = _tee_payloads(rows, payloads)
     sheet = check_sheet(prep, rows)
-    write_sheet(out, sheet, delimiter=prep.roster.delimiter or ",")
+
+    def summary() -> list[tuple[str, str]]:  # the tally is complete once the rows are written
+        head = [("Sheet", "check (nothing was sent)"), ("Roster", prep.where)]
+        return [*head, *_command_lines(command, started), *_count_lines(prep.tally)]
+
+    write_sheet(out, sheet, delimiter=prep.roster.delimiter or ",", summary=summary)
     return CheckReport(prep, out, payloads)
 
 
@@ -137,6 +145,7 @@ class ImportOptions:
     retry_failed: bool = False
     verify: bool = False
     dry_run: bool = False
+    proxy: str | None = None  # for an https base URL; default: HTTPS_PROXY / ALL_PROXY
 
 
 @dataclass
@@ -154,7 +163,7 @@ class Hooks:
     monotonic: Callable[[], float] = time.monotonic
     transport: Transport | None = None  # tests: an httpx.MockTransport
     settings: Settings | None = None
-    env: Mapping[str, str] | None = None  # where the state folder is read from
+    env: Mapping[str, str] | None = None  # where the state folder and proxy variables are read
 
 
 @dataclass
@@ -234,12 +243,14 @@ def run_import(
     *,
     api_key: str,
     hooks: Hooks | None = None,
+    command: str = "",
 ) -> ImportReport:
     """Sync the server to a roster: plan against the journal (and the server where the journal
     can't vouch), then create, update and delete at the pace allowed. Dry runs send nothing
-    (but the listings ``verify`` needs)."""
+    (but the listings ``verify`` needs). ``command`` is written on the sheet's Summary."""
     hooks = hooks or Hooks()
     url, fingerprint, community = community_of(options.base_url, api_key)
+    choose_proxy(url, proxy=options.proxy, env=hooks.env)  # a bad proxy is refused before reading
     prep = prepare(roster, options.read)
     source = prep.source
     scope = options.scope or source.stem
@@ -279,7 +290,7 @@ def run_import(
                 "again with --skip-invalid"
             )
             report.reports = row_reports(prep, None, entries, held=report.held)
-            _finish(report, journal, out, hooks)
+            _finish(report, journal, out, hooks, command)
             return report
         plan_options = PlanOptions(
             scope=scope,
@@ -308,7 +319,14 @@ def run_import(
 
         plan = make_plan({})
         client = stack.enter_context(
-            SonoranClient(url, api_key, transport=hooks.transport, on_request=hooks.on_request)
+            SonoranClient(
+                url,
+                api_key,
+                transport=hooks.transport,
+                proxy=options.proxy,
+                env=hooks.env,
+                on_request=hooks.on_request,
+            )
         )
         importer = Importer(
             client,
@@ -357,7 +375,7 @@ def run_import(
             report.reports = row_reports(
                 prep, plan, entries, outcome=importer.outcome, dry_run=options.dry_run
             )
-            _finish(report, journal, out, hooks)
+            _finish(report, journal, out, hooks, command)
     return report
 
 
@@ -384,7 +402,7 @@ def _replan(
     return replan_row(step.checked, entry, options, vouched, {step.account: listing})
 
 
-def _finish(report: ImportReport, journal: Journal, out: Path, hooks: Hooks) -> None:
+def _finish(report: ImportReport, journal: Journal, out: Path, hooks: Hooks, command: str) -> None:
     """Record how the run ended and write its sheet (unless it stopped before sending anything,
     which must not replace the sheet of an earlier run)."""
     report.finished = hooks.clock()
@@ -395,8 +413,46 @@ def _finish(report: ImportReport, journal: Journal, out: Path, hooks: Hooks) -> 
     if stopped_early and not report.options.dry_run:
         return
     sheet = results_sheet(report.prep, report.reports)
-    write_sheet(out, sheet, delimiter=report.prep.roster.delimiter or ",")
+    kind = "plan (dry run: nothing was sent)" if report.options.dry_run else "results"
+    summary = summary_lines(report, kind, command)
+    write_sheet(out, sheet, delimiter=report.prep.roster.delimiter or ",", summary=summary)
     report.results_path = out
+
+
+def summary_lines(report: ImportReport, kind: str, command: str = "") -> list[tuple[str, str]]:
+    """The Summary sheet of a run: what ran, when, against what, how it ended, and the counts."""
+    requests = ", ".join(f"{m} {n}" for m, n in sorted(report.requests.items()))
+    lines = [
+        ("Sheet", kind),
+        ("Roster", report.prep.where),
+        ("Scope", report.scope),
+        ("Community", f"{report.base_url} ({report.fingerprint})"),
+        *_command_lines(command, report.started),
+    ]
+    if report.finished:
+        lines += [
+            ("Finished", _local_time(report.finished)),
+            ("Stopped", str(report.stop)),
+            ("Exit code", str(report.exit_code)),
+            ("Requests", requests or "none"),
+        ]
+    lines.append(("Journal", str(report.journal_path)))
+    return lines + _count_lines(report.counts)
+
+
+def _command_lines(command: str, started: float) -> list[tuple[str, str]]:
+    lines = [("Command", command)] if command else []
+    return [*lines, ("Started", _local_time(started))] if started else lines
+
+
+def _count_lines(counts: Mapping[Result, int]) -> list[tuple[str, str]]:
+    shown = [r for r in SUMMARY_ORDER if counts.get(r, 0) or r in ALWAYS_SHOWN]
+    return [("", ""), ("Result", "Rows"), *((str(r), str(counts.get(r, 0))) for r in shown)]
+
+
+def _local_time(ts: float) -> str:
+    """``2026-11-30 02:00:05 +0100``: the computer's own time, with its offset."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(ts))
 
 
 # -- results --------------------------------------------------------------------------------------
@@ -408,6 +464,7 @@ def rebuild_results(
     *,
     api_key: str | None,
     env: Mapping[str, str] | None = None,
+    command: str = "",
 ) -> ImportReport:
     """The results sheet of a roster rebuilt from the journal alone: no network.
 
@@ -445,7 +502,12 @@ def rebuild_results(
         )
         report.plan = plan
         report.reports = row_reports(prep, plan, entries, last_run=journal.last_run(scope))
-    write_sheet(out, results_sheet(prep, report.reports), delimiter=prep.roster.delimiter or ",")
+    write_sheet(
+        out,
+        results_sheet(prep, report.reports),
+        delimiter=prep.roster.delimiter or ",",
+        summary=summary_lines(report, "results rebuilt from the journal", command),
+    )
     report.results_path = out
     return report
 
@@ -464,4 +526,5 @@ __all__ = [
     "rebuild_results",
     "refuse_outputs",
     "run_import",
+    "summary_lines",
 ]

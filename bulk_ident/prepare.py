@@ -196,11 +196,21 @@ def open_source(roster: Path | Source) -> Source:
     return roster if isinstance(roster, Source) else local_source(roster)
 
 
+def _parse_options(options: ReadOptions) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """(--map pairs, --default values); InputError for a malformed one."""
+    overrides = parse_assignments(options.maps, "--map")
+    return overrides, parse_defaults(parse_assignments(options.defaults, "--default"))
+
+
+def check_read_options(options: ReadOptions) -> None:
+    """InputError for a malformed --map or --default: found before a roster is read or fetched."""
+    _parse_options(options)
+
+
 def prepare(roster: Path | Source, options: ReadOptions = ReadOptions()) -> Prepared:
     """Open, map and get ready to validate a roster; InputError if the file or options can't be
     used. Rows are read as ``stream()`` (or ``rows``) is consumed."""
-    overrides = parse_assignments(options.maps, "--map")
-    default_values = parse_defaults(parse_assignments(options.defaults, "--default"))
+    overrides, default_values = _parse_options(options)
     source = open_source(roster)
     if options.sheet is not None and source.suffix not in (".xlsx", ".xlsm"):
         raise InputError(

@@ -1,7 +1,8 @@
-"""`make demo`: the main job on the bundled samples against the built-in sandbox, in a minute.
+"""`make demo`: the main job on the bundled samples against the built-in sandbox, in two minutes.
 
 Runs the real CLI in separate processes: a dry run, the sandbox on a free loopback port, the
-paced import, and the same import again (which sends nothing). State stays in a temporary folder.
+paced import, the same import again (which sends nothing), then a config-file sync of two
+rosters the sandbox serves by URL (samples/sync.toml). State stays in a temporary folder.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import urllib.request
 from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parent
-RATE = "30/min"  # the sandbox's limit and the import's pace: 25 rows in about 50 s
+RATE = "30/min"  # the import's pace: 25 accounts checked and 25 rows created in about 100 s
+SANDBOX_RATE = "300/min"  # the sandbox's limit: the import keeps well under it; the sync uses it
 DEMO_KEY = "demo-key-not-secret"
+EXPECTED = 29  # 25 valid rows of roster.xlsx, then the 4 of fire.csv
 
 
 def _cli(*args: str) -> list[str]:
@@ -43,11 +46,11 @@ def main() -> int:
     _say("1. Dry run: validate the roster, nothing is sent")
     _show(_cli("check", str(roster), "--results", str(work / "check.xlsx")), env)
 
-    _say(f"2. Start the local Sonoran sandbox (limit {RATE} per key)")
+    _say(f"2. Start the local Sonoran sandbox (limit {SANDBOX_RATE} per key; serves samples/)")
     log = (work / "sandbox.log").open("wb")
     out = work / "sandbox.out"
     sandbox = subprocess.Popen(
-        _cli("sandbox", "--port", "0", "--rate", RATE),
+        _cli("sandbox", "--port", "0", "--rate", SANDBOX_RATE, "--serve", str(SAMPLES)),
         stdout=out.open("wb"),
         stderr=log,
         stdin=subprocess.DEVNULL,
@@ -56,7 +59,6 @@ def main() -> int:
         url = _wait_for_url(out, sandbox)
         print(f"sandbox listening on {url}", flush=True)
         _say(f"3. Import the valid rows at {RATE} (Ctrl-C stops; run it again to resume)")
-        state = work / "journal.sqlite"
         command = _cli(
             "import",
             str(roster),
@@ -65,14 +67,19 @@ def main() -> int:
             "--rate",
             RATE,
             "--skip-invalid",
-            "--state",
-            str(state),
             "--results",
             str(results),
         )
         _show(command, env)
         _say("4. The same import again: everything is already created, nothing is sent")
         _show(command, env)
+        _say(
+            "5. A scheduled sync from a config file: two rosters served by URL, one key, one "
+            "pace (exit 1: the sample's four deliberate mistakes)"
+        )
+        sync_env = dict(env, SANDBOX_URL=url, RESULTS_DIR=str(work))
+        print(f"$ export SANDBOX_URL={url} RESULTS_DIR={work}", flush=True)
+        _show(_cli("sync", str(SAMPLES / "sync.toml"), "--quiet"), sync_env)
         with urllib.request.urlopen(url + "/_sandbox/identifiers", timeout=10) as answer:
             held = json.load(answer)
     finally:
@@ -84,7 +91,7 @@ def main() -> int:
         data = ident["data"]
         print(f"  identId {ident['identId']}: {data['unitNum']} {data['name']}")
     print("  ...")
-    return 0 if len(held) == 25 else 1
+    return 0 if len(held) == EXPECTED else 1
 
 
 def _wait_for_url(out: Path, proc: subprocess.Popen[bytes]) -> str:

@@ -375,3 +375,115 @@ def test_xlsx_number_columns_hold_numbers_and_everything_else_stays_text(tmp_pat
     got = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
     assert got == [["007", 12, "x", 3], ["=1+1", "007", None, -4], ["a&b", None, "<y>", "1e5"]]
     assert ws["A3"].data_type == "s"
+
+
+# -- easy to scan: styles, frozen header, filter, widths, Summary --------------------------------
+
+GREEN, RED, AMBER = "FFC6EFCE", "FFFFC7CE", "FFFFEB9C"
+
+
+def test_xlsx_result_cells_are_coloured_by_their_word(tmp_path: Path) -> None:
+    """In the Result column, done words are green, failures and bad rows red, undecided amber,
+    the rest plain; other columns and the bold header are never filled."""
+    words = {
+        "created": GREEN,
+        "updated": GREEN,
+        "recreated": GREEN,
+        "restored": GREEN,
+        "failed": RED,
+        "invalid": RED,
+        "duplicate": RED,
+        "unknown": AMBER,
+        "not attempted": AMBER,
+        "unchanged": "00000000",
+        "already on server": "00000000",
+    }
+    path = tmp_path / "out.xlsx"
+    rows = [[str(i), word, "created"] for i, word in enumerate(words, start=2)]
+    write_table(path, ["Row", "Result", "Notes"], rows, numbers={0})
+    ws = load_workbook(path).active
+    assert ws is not None
+    got = {
+        ws.cell(row=r, column=2).value: ws.cell(row=r, column=2).fill.fgColor.rgb
+        for r in range(2, len(words) + 2)
+    }
+    assert got == words
+    assert {ws.cell(row=r, column=3).fill.fill_type for r in range(2, len(words) + 2)} == {None}
+    assert ws.cell(row=2, column=2).data_type == "s"
+    assert ws["A2"].value == 2
+    assert [c.font.b for c in ws[1]] == [True, True, True]
+    assert ws["B2"].font.color.rgb == "FF006100"
+
+
+def test_xlsx_header_frozen_filtered_and_columns_fitted(tmp_path: Path) -> None:
+    """The header row is frozen, the filter covers every row, widths fit the header and the
+    first 1,000 rows (capped), so a long cell further down does not widen its column."""
+    path = tmp_path / "out.xlsx"
+    rows = [["r", "short", "x" * 200] for _ in range(1000)]
+    rows.append(["r", "y" * 40, "z"])
+    write_table(path, ["Result", "Name", "Long"], rows)
+    ws = load_workbook(path).active
+    assert ws is not None
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == "A1:C1002"
+    widths = {k: v.width for k, v in ws.column_dimensions.items()}
+    assert widths == {"A": 11, "B": 9, "C": 60}
+
+
+def test_xlsx_summary_sheet_is_written_after_the_rows(tmp_path: Path) -> None:
+    """A Summary given as a function is called once the rows are written (a streamed sheet's
+    counts are complete only then); its labels are bold or in their result's colour and whole
+    numbers are numbers; calamine reads both sheets."""
+    path = tmp_path / "out.xlsx"
+    seen: list[str] = []
+
+    def rows() -> Iterator[list[str]]:
+        for i in range(3):
+            seen.append(f"row {i}")
+            yield [str(i), "created"]
+
+    def summary() -> list[tuple[str, str]]:
+        seen.append("summary")
+        return [("Command", "bulk-ident import r.csv & <more>"), ("", ""), ("created", "3")]
+
+    write_table(path, ["Row", "Result"], rows(), summary=summary)
+    assert seen == ["row 0", "row 1", "row 2", "summary"]
+    wb = load_workbook(path)
+    assert wb.sheetnames == ["Results", "Summary"]
+    ws = wb["Summary"]
+    assert [[c.value for c in r] for r in ws.iter_rows()] == [
+        ["Command", "bulk-ident import r.csv & <more>"],
+        [None, None],
+        ["created", 3],
+    ]
+    assert ws["A1"].font.b
+    assert ws["A3"].fill.fgColor.rgb == GREEN
+    workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    assert workbook.sheet_names == ["Results", "Summary"]
+    assert workbook.get_sheet_by_name("Summary").to_python()[2] == ["created", 3.0]
+    workbook.close()
+
+
+def test_csv_has_no_summary_sheet(tmp_path: Path) -> None:
+    """A CSV holds one table: a Summary is not written into it, and never called."""
+    path = tmp_path / "out.csv"
+
+    def summary() -> list[tuple[str, str]]:
+        raise AssertionError("not for csv")
+
+    write_table(path, ["Row", "Result"], [["2", "created"]], summary=summary)
+    assert path.read_bytes().decode("utf-8-sig") == "Row,Result\r\n2,created\r\n"
+
+
+def test_check_sheet_summary_counts_the_rows(tmp_path: Path, csv_roster: RosterWriter) -> None:
+    """check's xlsx sheet has a Summary with the command, the time and the counts."""
+    path = csv_roster([["Account", "Unit"], [ACCOUNT_A, "1"], ["bad", "2"]])
+    results = tmp_path / "check.xlsx"
+    result = CliRunner().invoke(cli, ["check", str(path), "--results", str(results)])
+    assert result.exit_code == 1
+    lines = {r[0]: r[1] for r in load_workbook(results)["Summary"].iter_rows(values_only=True)}
+    assert lines["Sheet"] == "check (nothing was sent)"
+    assert lines["Roster"] == "roster.csv"
+    assert str(lines["Command"]).startswith("bulk-ident ")
+    assert (lines["valid"], lines["invalid"]) == (1, 1)
+    assert "Started" in lines

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -14,27 +12,37 @@ from bulk_ident.cli.base import cli
 from bulk_ident.cli.options import (
     api_key,
     import_options,
+    json_option,
+    proxy_option,
     read_options,
     reading_options,
     results_option,
+    roster_source,
     server_options,
     sync_options,
 )
 from bulk_ident.cli.output import (
     Progress,
     StopFlag,
-    clock_text,
+    emit_json,
+    failed_json,
+    human_output_to_stderr,
     open_log,
-    print_failed,
+    print_end,
+    print_head,
+    print_plan,
     print_problems,
     print_warnings,
+    resume_command,
     roster_head,
+    run_json,
     say,
     summary,
 )
-from bulk_ident.jobs import EXIT_OK, EXIT_ROWS, ImportReport
+from bulk_ident.errors import BulkIdentError
+from bulk_ident.jobs import EXIT_OK, EXIT_ROWS, Hooks, ImportOptions, ImportReport
 from bulk_ident.read.roster import collector_paused
-from bulk_ident.sync.plan import change_text
+from bulk_ident.read.sources import Source
 from bulk_ident.words import Result, Stop, plural
 
 
@@ -46,16 +54,26 @@ from bulk_ident.words import Result, Stop, plural
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the exact request bodies as JSON Lines, one per valid row.",
 )
-def check(roster: Path, results_path: Path | None, payloads: Path | None, **values: Any) -> None:
-    """Dry run: validate ROSTER and show what import would send. No network access.
+@proxy_option
+def check(roster: str, results_path: Path | None, payloads: Path | None, **values: Any) -> None:
+    """Dry run: validate ROSTER and show what import would send. Nothing is sent to Sonoran.
 
-    Writes ROSTER.check.xlsx (or .csv). Exit 0 when every row is valid, 1 when some are invalid
-    or duplicate, 2 when the file or the options can't be used.
+    ROSTER is a file (.xlsx, .csv) or an https:// address (a Google Sheets link is read as
+    the tab it shows). Writes ROSTER.check.xlsx (or .csv). Exit 0 when every row is valid, 1
+    when some are invalid or duplicate, 2 when the file or the options can't be used.
     """
     from bulk_ident.jobs import check as run_check
 
+    values["roster"] = roster
+    source = roster_source(values)
     with collector_paused():
-        report = run_check(roster, read_options(values), results=results_path, payloads=payloads)
+        report = run_check(
+            source,
+            read_options(values),
+            results=results_path,
+            payloads=payloads,
+            command=resume_command(),
+        )
     prep = report.prep
     tally = report.counts
     say(f"Checked {roster_head(prep)}")
@@ -78,166 +96,108 @@ def check(roster: Path, results_path: Path | None, payloads: Path | None, **valu
 @reading_options
 @server_options
 @sync_options
+@proxy_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option(
     "--log-file",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Append a start line, one line per request and the summary (never the key).",
 )
-def import_(roster: Path, quiet: bool, log_file: Path | None, **values: Any) -> None:
+@json_option
+def import_(roster: str, quiet: bool, log_file: Path | None, as_json: bool, **values: Any) -> None:
     """Sync the server to ROSTER: create new rows, update changed ones, and (asked) delete
     departures; paced at --rate, resumable, never twice.
 
-    Re-running the same command resumes. --dry-run sends nothing and writes ROSTER.plan.xlsx.
-    Exit 0 done; 1 some rows invalid, duplicate or failed; 2 unusable input; 3 stopped early
-    (resumable); 130/143 interrupted.
+    ROSTER is a file (.xlsx, .csv) or an https:// address (a Google Sheets link is read as
+    the tab it shows; with --sheet, as the whole workbook). Re-running the same command
+    resumes. --dry-run sends nothing and writes ROSTER.plan.xlsx. Exit 0 done; 1 some rows
+    invalid, duplicate or failed; 2 unusable input; 3 stopped early (resumable); 130/143
+    interrupted.
     """
-    from bulk_ident.jobs import Hooks, refuse_outputs, run_import
+    from bulk_ident.jobs import refuse_outputs
 
-    options = import_options(values)
-    key = api_key(values.get("api_key_file"))
-    assert key is not None
-    refuse_outputs(roster, log_file)
-    log = open_log(log_file)
-    progress = Progress(show=not quiet and sys.stderr.isatty(), log=log)
-    try:
-        with StopFlag() as stop:
-
-            def on_listing(report: ImportReport, accounts: int) -> None:
-                _print_head(report, progress)
-                say(
-                    f"Checking {plural(accounts, 'account')} on the server first (units already "
-                    "there are adopted, not created again)"
-                )
-                progress.start(accounts, report.interval)
-
-            def on_plan(report: ImportReport) -> None:
-                progress.close()
-                _print_plan(report, progress)
-                if report.plan is not None and not options.dry_run:
-                    progress.start(report.plan.requests, report.interval)
-
-            hooks = Hooks(
-                on_event=progress.on_event,
-                on_wait=progress.on_wait if progress.show else None,
-                on_request=progress.on_request,
-                on_listing=on_listing,
-                on_plan=on_plan,
-                stop=stop,
-            )
+    values["roster"] = roster
+    with human_output_to_stderr(as_json):
+        try:
+            options = import_options(values)
+            key = api_key(values.get("api_key_file"))
+            assert key is not None
+            refuse_outputs(None, log_file)  # before a download, which may take a while
+            source = roster_source(values)
+            refuse_outputs(source, log_file)  # nor may it be the roster itself
+            log = open_log(log_file)
             try:
-                with collector_paused():
-                    report = run_import(roster, options, api_key=key, hooks=hooks)
+                with StopFlag() as stop, collector_paused():
+                    report = run_one(source, options, key, quiet=quiet, log=log, stop=stop)
             finally:
-                progress.close()
-            if report.held:
-                _print_plan(report, progress)
-        _print_end(report, progress)
-    finally:
-        if log is not None:
-            log.close()
-    code = report.exit_code
-    if report.stop is Stop.INTERRUPTED:
-        say(f"Interrupted. To resume: {_resume_command()}", err=True)
-        code = stop.exit_code
+                if log is not None:
+                    log.close()
+        except BulkIdentError as err:
+            if as_json:
+                emit_json({"command": "import", **failed_json(roster, err)})
+            raise
+        code = finish_code(report, stop)
+    if as_json:
+        emit_json({"command": "import", **run_json(report, code)})
     sys.exit(code)
 
 
-def _print_head(report: ImportReport, progress: Progress) -> None:
-    if progress.headed:
-        return
-    progress.headed = True
-    prep = report.prep
-    verb = "Planning" if report.options.dry_run else "Importing"
-    say(f"{verb} {roster_head(prep)}")
-    say(
-        f"  into {report.base_url} with {report.fingerprint} at {report.options.rate}; "
-        f"scope '{report.scope}'; journal: {report.journal_path}"
-    )
-    progress.log_line(
-        f"start {prep.where} into {report.base_url} ({report.fingerprint}), scope "
-        f"'{report.scope}', {plural(len(prep.rows), 'row')}"
-    )
-    print_warnings(prep.warnings)
+def run_one(
+    source: Source,
+    options: ImportOptions,
+    key: str,
+    *,
+    quiet: bool,
+    log: TextIO | None,
+    stop: StopFlag,
+    command: str | None = None,
+    skip: str = "add --skip-invalid",
+) -> ImportReport:
+    """One import with its progress bar, head, plan and end printed: what ``import`` does, and
+    ``sync`` for each roster. ``command`` is the resume command (default: this process's);
+    ``skip`` how to send the valid rows of a roster with invalid ones."""
+    from bulk_ident.jobs import run_import
 
+    progress = Progress(show=not quiet and sys.stderr.isatty(), log=log)
+    resume = command or resume_command()
 
-def _print_plan(report: ImportReport, progress: Progress) -> None:
-    _print_head(report, progress)
-    plan = report.plan
-    if plan is None:
-        return
-    counts = {r: plan.count(r) for r in Result}
-    todo = [
-        (Result.CREATED, "to create"),
-        (Result.RECREATED, "to create again"),
-        (Result.UPDATED, "to update"),
-        (Result.RESTORED, "to restore"),
-        (Result.DELETED, "to delete"),
-    ]
-    parts = [f"{counts[r]} {words}" for r, words in todo if counts[r]]
-    parts += [
-        f"{counts[r]} {r}"
-        for r in (
-            Result.ADOPTED,
-            Result.UNCHANGED,
-            Result.WOULD_UPDATE,
-            Result.NOT_IN_ROSTER,
-            Result.ON_SERVER_ONLY,
-            Result.FAILED,
+    def on_listing(report: ImportReport, accounts: int) -> None:
+        print_head(report, progress)
+        say(
+            f"Checking {plural(accounts, 'account')} on the server first (units already "
+            "there are adopted, not created again)"
         )
-        if counts[r]
-    ]
-    checks = f", {plural(len(plan.lists), 'account')} to check first" if plan.lists else ""
-    say(
-        f"Plan: {', '.join(parts) or 'nothing to do'}{checks}; "
-        f"{plural(plan.requests, 'request')}, about {clock_text(report.estimate)} at "
-        f"{report.options.rate}"
+        progress.start(accounts, report.interval)
+
+    def on_plan(report: ImportReport) -> None:
+        progress.close()
+        print_plan(report, progress)
+        if report.plan is not None and not options.dry_run:
+            progress.start(report.plan.requests, report.interval)
+
+    hooks = Hooks(
+        on_event=progress.on_event,
+        on_wait=progress.on_wait if progress.show else None,
+        on_request=progress.on_request,
+        on_listing=on_listing,
+        on_plan=on_plan,
+        stop=stop,
     )
-    changed = [s for s in plan.steps if s.changes and s.checked is not None]
-    for step in changed[:10]:
-        say(f"  row {step.row}: {change_text(step.changes)}")
-    if len(changed) > 10:
-        say(f"  ... and {len(changed) - 10} more changes")
-    if plan.guard:
-        say(f"  {plan.guard}")
-
-
-def _print_end(report: ImportReport, progress: Progress) -> None:
+    try:
+        report = run_import(source, options, api_key=key, hooks=hooks, command=resume)
+    finally:
+        progress.close()
     if report.held:
-        print_problems(report.prep)
-        bad = plural(report.prep.invalid_count, "row")
-        say(f"Nothing sent: {bad} invalid or duplicate (see above).")
-        say("Fix them and run again, or add --skip-invalid to send the valid rows.")
-    line = summary(report.counts)
-    say(f"Summary: {line}")
-    progress.log_line(f"summary: {line}; stop: {report.stop}")
-    requests = ", ".join(f"{n} {m}" for m, n in sorted(report.requests.items())) or "none"
-    where = f"results: {report.results_path}" if report.results_path else "no results sheet written"
-    say(
-        f"  requests: {requests}; elapsed {clock_text(report.finished - report.started)}; "
-        f"{where}; journal: {report.journal_path}"
-    )
-    print_failed(report.reports, report.results_path)
-    if report.options.dry_run:
-        say("Dry run: nothing was sent.")
-    outcome = report.outcome
-    stop = report.stop
-    if stop is Stop.GUARD and report.plan is not None:
-        say(f"Not deleted: {report.plan.guard}", err=True)
-    if outcome is None or stop in (Stop.DONE, Stop.HELD, Stop.GUARD, Stop.INTERRUPTED):
-        return
-    if stop in (Stop.UNAUTHORISED, Stop.HOST_NOT_FOUND):
-        say(f"bulk-ident: stopped: {outcome.message}", err=True)
-        return
-    when = ""
-    if outcome.resume_after is not None:
-        when = " after " + time.strftime("%Y-%m-%d %H:%M", time.localtime(outcome.resume_after))
-    say(f"Stopped early: {outcome.message}.", err=True)
-    say(f"To resume{when}: {_resume_command()}", err=True)
+        print_plan(report, progress)
+    print_end(report, progress, resume, skip)
+    if report.stop is Stop.INTERRUPTED:
+        say(f"Interrupted. To resume: {resume}", err=True)
+    return report
 
 
-def _resume_command() -> str:
-    return "bulk-ident " + shlex.join(sys.argv[1:])
+def finish_code(report: ImportReport, stop: StopFlag) -> int:
+    """The run's exit code; 130 or 143 (by the signal) when it was interrupted."""
+    return stop.exit_code if report.stop is Stop.INTERRUPTED else report.exit_code
 
 
 @cli.command(short_help="Rebuild the results sheet from the journal (no network).")
@@ -245,9 +205,11 @@ def _resume_command() -> str:
 @server_options
 @results_option
 @click.option("--scope", help="The roster's name in the journal (default: file name).")
-def results(roster: Path, **values: Any) -> None:
-    """Rebuild the results sheet of ROSTER from the journal, without network access."""
-    from bulk_ident.jobs import ImportOptions, rebuild_results
+@proxy_option
+def results(roster: str, **values: Any) -> None:
+    """Rebuild the results sheet of ROSTER from the journal, without sending anything to
+    Sonoran (a ROSTER given as an https:// address is downloaded)."""
+    from bulk_ident.jobs import rebuild_results
 
     options = ImportOptions(
         read=read_options(values),
@@ -257,8 +219,11 @@ def results(roster: Path, **values: Any) -> None:
         scope=values.get("scope"),
     )
     key = api_key(values.get("api_key_file"), required=options.state is None)
+    values["roster"] = roster
     with collector_paused():
-        report = rebuild_results(roster, options, api_key=key)
+        report = rebuild_results(
+            roster_source(values), options, api_key=key, command=resume_command()
+        )
     say(f"Results of {roster_head(report.prep)} from the journal")
     say(f"Summary: {summary(report.counts)}")
     say(f"  results: {report.results_path}; journal: {report.journal_path}")

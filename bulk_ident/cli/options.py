@@ -13,6 +13,7 @@ from bulk_ident.jobs import ImportOptions
 from bulk_ident.net import DEFAULT_BASE_URL, load_api_key
 from bulk_ident.prepare import ReadOptions
 from bulk_ident.rates import DEFAULT_RATE, parse_rate
+from bulk_ident.read.sources import Source
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,7 +29,7 @@ def reading_options(func: F) -> F:
     return _apply(
         func,
         [
-            click.argument("roster", type=click.Path(path_type=Path, dir_okay=True)),
+            click.argument("roster", metavar="ROSTER"),
             click.option(
                 "--sheet", help="Sheet name or number (1 = first); default: first visible."
             ),
@@ -51,6 +52,34 @@ def reading_options(func: F) -> F:
                 help="Text encoding of a CSV (default: UTF-8, else Windows-1252), e.g. latin-1.",
             ),
         ],
+    )
+
+
+proxy_option = click.option(
+    "--proxy",
+    metavar="URL",
+    help="HTTP proxy for https addresses (the roster's URL, the API); default: HTTPS_PROXY.",
+)
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object at the end on stdout (the rest goes to stderr).",
+)
+
+
+def roster_source(values: dict[str, Any]) -> Source:
+    """ROSTER, a path or an https URL (Google Sheets links included), read or downloaded.
+
+    With --sheet a Google Sheets link is fetched as the whole workbook, so that any tab can be
+    picked; without it, as the CSV of the tab the link shows.
+    """
+    from bulk_ident.prepare import check_read_options
+    from bulk_ident.read.sources import open_source
+
+    check_read_options(read_options(values))  # option mistakes first: a download takes a while
+    return open_source(
+        values["roster"], proxy=values.get("proxy"), whole_workbook=values.get("sheet") is not None
     )
 
 
@@ -171,6 +200,7 @@ def import_options(values: dict[str, Any]) -> ImportOptions:
         retry_failed=values["retry_failed"],
         verify=values["verify"],
         dry_run=values["dry_run"],
+        proxy=values.get("proxy"),
     )
 
 

@@ -1,11 +1,16 @@
-"""What the commands print: summaries, problems, the progress bar, the log file, stop signals."""
+"""What the commands print: a run's head, plan and end, problems, the progress bar, the log
+file, stop signals, the resume command, and the ``--json`` object."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shlex
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -13,19 +18,36 @@ from typing import Any, TextIO
 import click
 
 from bulk_ident.cad.client import RequestRecord
-from bulk_ident.errors import InputError
+from bulk_ident.errors import ApiError, BulkIdentError, InputError
+from bulk_ident.jobs import EXIT_INPUT, EXIT_STOPPED, ImportReport
 from bulk_ident.prepare import Prepared
 from bulk_ident.report.report import RowReport, summary_line
 from bulk_ident.sync.importer import Event
-from bulk_ident.words import EventKind, Result, plural
+from bulk_ident.sync.plan import change_text
+from bulk_ident.words import SUMMARY_ORDER, EventKind, Result, Stop, plural
 
 _ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "cp1252": "Windows-1252"}
 _DELIMITERS = {"\t": "tab", ",": "comma", ";": "semicolon", "|": "pipe"}
 
 
+_human_to_stderr = False  # --json: stdout holds the JSON object alone
+
+
 def say(text: str = "", *, err: bool = False) -> None:
-    """One line to stdout (or stderr)."""
-    click.echo(text, err=err)
+    """One line to stdout (or stderr; always stderr while ``--json`` keeps stdout for JSON)."""
+    click.echo(text, err=err or _human_to_stderr)
+
+
+@contextlib.contextmanager
+def human_output_to_stderr(on: bool) -> Iterator[None]:
+    """While ``on``, every line ``say`` prints goes to stderr."""
+    global _human_to_stderr  # noqa: PLW0603 - one switch for every printing helper
+    was = _human_to_stderr
+    _human_to_stderr = on or was
+    try:
+        yield
+    finally:
+        _human_to_stderr = was
 
 
 def roster_head(prep: Prepared) -> str:
@@ -160,9 +182,7 @@ class Progress:
 
     def log_line(self, line: str) -> None:
         """A line in the log file, time-stamped."""
-        if self.log is not None:
-            self.log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {line}\n")
-            self.log.flush()
+        log_line(self.log, line)
 
     def on_event(self, event: Event) -> None:
         """Count and show what the run reports."""
@@ -210,6 +230,202 @@ class Progress:
             self.bar = None
 
 
+# -- a run's head, plan and end ----------------------------------------------------------------
+
+
+def print_head(report: ImportReport, progress: Progress) -> None:
+    """What is being imported where (printed once, and the log file's start line)."""
+    if progress.headed:
+        return
+    progress.headed = True
+    prep = report.prep
+    verb = "Planning" if report.options.dry_run else "Importing"
+    say(f"{verb} {roster_head(prep)}")
+    say(
+        f"  into {report.base_url} with {report.fingerprint} at {report.options.rate}; "
+        f"scope '{report.scope}'; journal: {report.journal_path}"
+    )
+    progress.log_line(
+        f"start {prep.where} into {report.base_url} ({report.fingerprint}), scope "
+        f"'{report.scope}', {plural(len(prep.rows), 'row')}"
+    )
+    print_warnings(prep.warnings)
+
+
+def print_plan(report: ImportReport, progress: Progress) -> None:
+    """What the plan will do, and the first changes it makes."""
+    print_head(report, progress)
+    plan = report.plan
+    if plan is None:
+        return
+    counts = {r: plan.count(r) for r in Result}
+    todo = [
+        (Result.CREATED, "to create"),
+        (Result.RECREATED, "to create again"),
+        (Result.UPDATED, "to update"),
+        (Result.RESTORED, "to restore"),
+        (Result.DELETED, "to delete"),
+    ]
+    parts = [f"{counts[r]} {words}" for r, words in todo if counts[r]]
+    parts += [
+        f"{counts[r]} {r}"
+        for r in (
+            Result.ADOPTED,
+            Result.UNCHANGED,
+            Result.WOULD_UPDATE,
+            Result.NOT_IN_ROSTER,
+            Result.ON_SERVER_ONLY,
+            Result.FAILED,
+        )
+        if counts[r]
+    ]
+    checks = f", {plural(len(plan.lists), 'account')} to check first" if plan.lists else ""
+    say(
+        f"Plan: {', '.join(parts) or 'nothing to do'}{checks}; "
+        f"{plural(plan.requests, 'request')}, about {clock_text(report.estimate)} at "
+        f"{report.options.rate}"
+    )
+    changed = [s for s in plan.steps if s.changes and s.checked is not None]
+    for step in changed[:10]:
+        say(f"  row {step.row}: {change_text(step.changes)}")
+    if len(changed) > 10:
+        say(f"  ... and {len(changed) - 10} more changes")
+    if plan.guard:
+        say(f"  {plan.guard}")
+
+
+def print_end(
+    report: ImportReport, progress: Progress, resume: str, skip: str = "add --skip-invalid"
+) -> None:
+    """The summary (and the log file's summary line), failures, and how to resume. ``skip``
+    says how to send the valid rows anyway (an option, or a config key)."""
+    if report.held:
+        print_problems(report.prep)
+        bad = plural(report.prep.invalid_count, "row")
+        say(f"Nothing sent: {bad} invalid or duplicate (see above).")
+        say(f"Fix them and run again, or {skip} to send the valid rows.")
+    line = summary(report.counts)
+    say(f"Summary: {line}")
+    progress.log_line(f"summary: {line}; stop: {report.stop}")
+    requests = ", ".join(f"{n} {m}" for m, n in sorted(report.requests.items())) or "none"
+    where = f"results: {report.results_path}" if report.results_path else "no results sheet written"
+    say(
+        f"  requests: {requests}; elapsed {clock_text(report.finished - report.started)}; "
+        f"{where}; journal: {report.journal_path}"
+    )
+    print_failed(report.reports, report.results_path)
+    if report.options.dry_run:
+        say("Dry run: nothing was sent.")
+    outcome = report.outcome
+    stop = report.stop
+    if stop is Stop.GUARD and report.plan is not None:
+        say(f"Not deleted: {report.plan.guard}", err=True)
+    if outcome is None or stop in (Stop.DONE, Stop.HELD, Stop.GUARD, Stop.INTERRUPTED):
+        return
+    if stop in (Stop.UNAUTHORISED, Stop.HOST_NOT_FOUND):
+        say(f"bulk-ident: stopped: {outcome.message}", err=True)
+        return
+    when = ""
+    if outcome.resume_after is not None:
+        when = " after " + time.strftime("%Y-%m-%d %H:%M", time.localtime(outcome.resume_after))
+    say(f"Stopped early: {outcome.message}.", err=True)
+    say(f"To resume{when}: {resume}", err=True)
+
+
+def resume_command(args: Sequence[str] | None = None, *, windows: bool | None = None) -> str:
+    """The command that ran (default: this process's), quoted for the shell that ran it:
+    cmd.exe / PowerShell rules on Windows, POSIX shell rules elsewhere."""
+    args = sys.argv[1:] if args is None else list(args)
+    if os.name == "nt" if windows is None else windows:
+        import subprocess
+
+        return "bulk-ident " + subprocess.list2cmdline(args)
+    return "bulk-ident " + shlex.join(args)
+
+
+# -- --json ---------------------------------------------------------------------------------------
+
+JSON_SCHEMA = 1
+
+
+def stop_message(report: ImportReport) -> str:
+    """Why a run did not finish as the roster says, in one line ("" when it did)."""
+    if report.held:
+        return report.held
+    outcome = report.outcome
+    if report.stop is Stop.GUARD and report.plan is not None:
+        return report.plan.guard
+    if outcome is not None and report.stop is not Stop.DONE:
+        return outcome.message
+    return ""
+
+
+def run_json(report: ImportReport, exit_code: int) -> dict[str, Any]:
+    """One run as the ``--json`` object describes it (see docs/onboarding.md)."""
+    counts = report.counts
+    return {
+        "roster": report.prep.source.name,
+        "scope": report.scope,
+        "base_url": report.base_url,
+        "key": report.fingerprint,
+        "dry_run": report.options.dry_run,
+        "exit_code": exit_code,
+        "stop": str(report.stop),
+        "message": stop_message(report),
+        "error": None,
+        "rows": len(report.prep.rows),
+        "counts": {str(r): counts.get(r, 0) for r in SUMMARY_ORDER},
+        "requests": dict(sorted(report.requests.items())),
+        "elapsed_seconds": round(max(report.finished - report.started, 0.0), 3),
+        "results": None if report.results_path is None else str(report.results_path),
+        "journal": None if report.journal_path is None else str(report.journal_path),
+    }
+
+
+def failed_json(roster: str, err: BaseException | None, stop: str = "error") -> dict[str, Any]:
+    """A run that never got going (``err``: the one-line reason), or was not started at all
+    (``stop`` "not run"), in the same shape as `run_json`."""
+    return {
+        "roster": roster,
+        "scope": None,
+        "base_url": None,
+        "key": None,
+        "dry_run": None,
+        "exit_code": None if err is None else error_exit_code(err),
+        "stop": stop,
+        "message": "",
+        "error": None if err is None else str(err),
+        "rows": None,
+        "counts": {str(r): 0 for r in SUMMARY_ORDER},
+        "requests": {},
+        "elapsed_seconds": 0.0,
+        "results": None,
+        "journal": None,
+    }
+
+
+def error_exit_code(err: BaseException) -> int:
+    """The exit code the entry point gives an error: 3 for the server's refusal, else 2."""
+    return EXIT_STOPPED if isinstance(err, ApiError) else EXIT_INPUT
+
+
+def error_line(err: BulkIdentError) -> str:
+    """The entry point's one line for an error."""
+    return f"bulk-ident: stopped: {err}" if isinstance(err, ApiError) else f"bulk-ident: {err}"
+
+
+def emit_json(obj: dict[str, Any]) -> None:
+    """The ``--json`` object: one line on stdout."""
+    click.echo(json.dumps({"schema": JSON_SCHEMA, **obj}, ensure_ascii=False))
+
+
+def log_line(log: TextIO | None, line: str) -> None:
+    """A time-stamped line in the --log-file (if there is one)."""
+    if log is not None:
+        log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} {line}\n")
+        log.flush()
+
+
 def open_log(path: Path | None) -> TextIO | None:
     """The --log-file, appended to."""
     if path is None:
@@ -222,15 +438,28 @@ def open_log(path: Path | None) -> TextIO | None:
 
 
 __all__ = [
+    "JSON_SCHEMA",
     "Progress",
     "StopFlag",
     "clock_text",
+    "emit_json",
+    "error_exit_code",
+    "error_line",
+    "failed_json",
+    "human_output_to_stderr",
+    "log_line",
     "open_log",
     "plural",
+    "print_end",
     "print_failed",
+    "print_head",
+    "print_plan",
     "print_problems",
     "print_warnings",
+    "resume_command",
     "roster_head",
+    "run_json",
     "say",
+    "stop_message",
     "summary",
 ]

@@ -2,7 +2,9 @@
 
 XLSX results are streamed as plain SpreadsheetML with every cell an inline string: that keeps text
 exactly as read (no "007" -> 7, no formulas) and writes 100k rows x 26 columns in about a second,
-where openpyxl's and XlsxWriter's write-only modes take 14-17 s on this machine.
+where openpyxl's and XlsxWriter's write-only modes take 14-17 s on this machine. They are made
+easy to scan by style indexes alone: the header bold, frozen and filtered, the Result column
+coloured by its word, columns sized from a sample, and an optional Summary sheet.
 """
 
 from __future__ import annotations
@@ -23,9 +25,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from bulk_ident.errors import InputError
+from bulk_ident.words import Result
 
 if TYPE_CHECKING:
     from bulk_ident.report.report import Sheet
+
+Summary = Sequence[tuple[str, str]] | Callable[[], Sequence[tuple[str, str]]]
+"""The Summary sheet's lines (label, value), or a function giving them once the rows are written
+(a streamed sheet's counts are known only then). A ("", "") line is left blank."""
 
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -81,10 +88,19 @@ def check_output(path: Path) -> None:
         raise InputError(f"can't write in {folder}: choose another place for {path.name}")
 
 
-def write_sheet(path: Path, sheet: Sheet, *, delimiter: str = ",") -> None:
+def write_sheet(
+    path: Path, sheet: Sheet, *, delimiter: str = ",", summary: Summary | None = None
+) -> None:
     """Write a report sheet atomically; InputError (one line) if the file can't be written."""
     try:
-        write_table(path, sheet.header, sheet.rows, delimiter=delimiter, numbers=sheet.numbers)
+        write_table(
+            path,
+            sheet.header,
+            sheet.rows,
+            delimiter=delimiter,
+            numbers=sheet.numbers,
+            summary=summary,
+        )
     except OSError as err:
         raise InputError(f"can't write {path}: {err.strerror or err}") from None
 
@@ -114,18 +130,21 @@ def write_table(
     delimiter: str = ",",
     sheet: str = "Results",
     numbers: Collection[int] = (),
+    summary: Summary | None = None,
 ) -> None:
     """Write a table atomically (temporary file + rename): XLSX for .xlsx/.xlsm, else CSV.
 
     In XLSX every cell is text, except whole numbers in the ``numbers`` columns (row numbers,
-    identIds), which are stored as numbers so that they sort as numbers.
+    identIds), which are stored as numbers so that they sort as numbers. A column headed
+    ``Result`` is coloured by its words; ``summary`` adds a Summary sheet (XLSX only: a CSV
+    file has one table).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as raw:
             if path.suffix.lower() in (".xlsx", ".xlsm"):
-                _write_xlsx(raw, header, rows, sheet, frozenset(numbers))
+                _write_xlsx(raw, header, rows, sheet, frozenset(numbers), summary)
             else:
                 _write_csv(raw, header, rows, delimiter)
             raw.flush()
@@ -181,17 +200,22 @@ def _write_csv(
     raw.write("".join(chunk).encode())
 
 
+# -- xlsx ------------------------------------------------------------------------------------
+
 _CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">\
 <Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>\
 <Default Extension="xml" ContentType="application/xml"/>\
 <Override PartName="/xl/workbook.xml" \
 ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>\
-<Override PartName="/xl/worksheets/sheet1.xml" \
-ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>\
+{sheets}\
 <Override PartName="/xl/styles.xml" \
 ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>\
 </Types>"""
+_SHEET_TYPE = (
+    '<Override PartName="/xl/worksheets/sheet{n}.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+)
 _ROOT_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
 <Relationship Id="rId1" \
@@ -200,55 +224,96 @@ Target="xl/workbook.xml"/></Relationships>"""
 _WORKBOOK = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" \
 xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">\
-<sheets><sheet name="{name}" sheetId="1" r:id="rId1"/></sheets></workbook>"""
+<sheets>{sheets}</sheets>{names}</workbook>"""
+# Sheet n is rId(n+1): rId1 is the styles part.
+_WORKBOOK_SHEET = '<sheet name="{name}" sheetId="{n}" r:id="rId{rid}"/>'
 _WORKBOOK_RELS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
 <Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">\
 <Relationship Id="rId1" \
-Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" \
-Target="worksheets/sheet1.xml"/>\
-<Relationship Id="rId2" \
 Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" \
-Target="styles.xml"/></Relationships>"""
-# Style 0: default; style 1: bold (the header row). numFmt 49 is "@" (text).
-_STYLES = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">\
-<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>\
-<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>\
-<fills count="2"><fill><patternFill patternType="none"/></fill>\
-<fill><patternFill patternType="gray125"/></fill></fills>\
-<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>\
-<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>\
-<cellXfs count="2"><xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" \
-applyNumberFormat="1"/><xf numFmtId="49" fontId="1" fillId="0" borderId="0" xfId="0" \
-applyFont="1" applyNumberFormat="1"/></cellXfs>\
-<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>\
-</styleSheet>"""
-_SHEET_HEAD = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-    '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
-    'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews><sheetData>'
+Target="styles.xml"/>{sheets}</Relationships>"""
+_SHEET_REL = (
+    '<Relationship Id="rId{rid}" '
+    'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+    'Target="worksheets/sheet{n}.xml"/>'
 )
 
+# Cell styles (cellXfs), all with numFmt 49 ("@", text): 0 plain, 1 bold (headers and labels),
+# then one per tone, in the fills and font colours Excel itself offers as Good, Bad and Neutral.
+_PLAIN, _BOLD, _GOOD, _BAD, _WARN = 0, 1, 2, 3, 4
+_TONE_COLOURS = (("FFC6EFCE", "FF006100"), ("FFFFC7CE", "FF9C0006"), ("FFFFEB9C", "FF9C5700"))
+_STYLES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    '<fonts count="5"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font>'
+    + "".join(
+        f'<font><sz val="11"/><color rgb="{font}"/><name val="Calibri"/></font>'
+        for _, font in _TONE_COLOURS
+    )
+    + '</fonts><fills count="5"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill>'
+    + "".join(
+        f'<fill><patternFill patternType="solid"><fgColor rgb="{fill}"/>'
+        '<bgColor indexed="64"/></patternFill></fill>'
+        for fill, _ in _TONE_COLOURS
+    )
+    + '</fills><borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border>'
+    '</borders><cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
+    '</cellStyleXfs><cellXfs count="5">'
+    '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
+    '<xf numFmtId="49" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1" '
+    'applyNumberFormat="1"/>'
+    + "".join(
+        f'<xf numFmtId="49" fontId="{i}" fillId="{i}" borderId="0" xfId="0" applyFont="1" '
+        'applyFill="1" applyNumberFormat="1"/>'
+        for i in (2, 3, 4)
+    )
+    + '</cellXfs><cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/>'
+    "</cellStyles></styleSheet>"
+)
+# The words of the Result column (and of the Summary's counts) and the style each is shown in.
+_TONES: dict[str, int] = {
+    **dict.fromkeys(
+        (Result.CREATED, Result.UPDATED, Result.RECREATED, Result.RESTORED, Result.VALID), _GOOD
+    ),
+    **dict.fromkeys((Result.FAILED, Result.INVALID, Result.DUPLICATE), _BAD),
+    **dict.fromkeys((Result.UNKNOWN, Result.NOT_ATTEMPTED), _WARN),
+}
+TONED_COLUMN = "Result"
+
+_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+_WORKSHEET = '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+_FROZEN_HEADER = (
+    '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+    'activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
+)
+_WIDTH_SAMPLE = 1000  # rows whose text sizes the columns: enough to be typical, never all
+_MIN_WIDTH, _MAX_WIDTH = 6, 60
+_CHUNK = 2000
 
 _OPEN = '<c t="inlineStr"><is><t xml:space="preserve">'
 _CLOSE = "</t></is></c>"
 _EMPTY = _OPEN + _CLOSE
+_TONE_OPEN = {s: _OPEN.replace("<c ", f'<c s="{s}" ') for s in (_GOOD, _BAD, _WARN)}
 
 
 def _xlsx_rows(
-    rows: Iterable[Sequence[str]], style: str = "", numbers: frozenset[int] = frozenset()
+    rows: Iterable[Sequence[str]],
+    style: str = "",
+    numbers: frozenset[int] = frozenset(),
+    toned: int | None = None,
 ) -> str:
     """SpreadsheetML rows, every non-empty cell an inline string (so text stays text), but
-    whole numbers in the ``numbers`` columns.
+    whole numbers in the ``numbers`` columns; the ``toned`` column's cells styled by their word.
 
-    Built with joins over whole rows and chunks rather than per cell: writing 100k x 26 cells is
-    the slow part of ``check`` on a large roster. The ``numbers`` columns come after the roster's
-    own, so only the cells from the first of them on are built one by one.
+    Built with joins over runs of plain cells and chunks of rows rather than per cell: writing
+    100k x 26 cells is the slow part of ``check`` on a large roster. Only the few special
+    columns (row numbers, identIds, the result) are built one by one.
     """
     open_, empty = _OPEN.replace("<c ", f"<c{style} "), _EMPTY.replace("<c ", f"<c{style} ")
     sep = _CLOSE + open_
-    first = min(numbers, default=None)
+    special = sorted(numbers | ({toned} if toned is not None else set()))
     out = []
     for values in rows:
         joined = "".join(values)
@@ -258,17 +323,55 @@ def _xlsx_rows(
             values = [  # noqa: PLW2901
                 html.escape(_XML_ILLEGAL.sub("", v), quote=False) for v in values
             ]
-        if first is None:
+        if not special:
             out.append(f"<row>{open_}{sep.join(values)}{_CLOSE}</row>")
             continue
-        tail = "".join(
-            f"<c><v>{v}</v></c>" if i in numbers and _WHOLE.fullmatch(v) else f"{open_}{v}{_CLOSE}"
-            for i, v in enumerate(values[first:], start=first)
-        )
-        head = f"{open_}{sep.join(values[:first])}{_CLOSE}" if first else ""
-        out.append(f"<row>{head}{tail}</row>")
+        parts = ["<row>"]
+        start, width = 0, len(values)
+        for i in special:
+            if i >= width:
+                break
+            if i > start:
+                parts.append(f"{open_}{sep.join(values[start:i])}{_CLOSE}")
+            v = values[i]
+            tone = _TONES.get(v) if i == toned else None
+            if tone is not None:
+                parts.append(f"{_TONE_OPEN[tone]}{v}{_CLOSE}")
+            elif i in numbers and _WHOLE.fullmatch(v):
+                parts.append(f"<c><v>{v}</v></c>")
+            else:
+                parts.append(f"{open_}{v}{_CLOSE}")
+            start = i + 1
+        if start < width:
+            parts.append(f"{open_}{sep.join(values[start:])}{_CLOSE}")
+        parts.append("</row>")
+        out.append("".join(parts))
     # Escaped values hold no "<", so the only empty inline strings are the empty cells.
     return "".join(out).replace(empty, "<c/>")
+
+
+def _column_name(index: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+def _cols(header: Sequence[str], sample: Sequence[Sequence[str]]) -> str:
+    """Column widths fitted to the header (with room for the filter button) and a sample."""
+    widths = [len(h) + 4 for h in header]
+    for values in sample:
+        for i, v in enumerate(values[: len(widths)]):
+            widths[i] = max(widths[i], len(v))
+    cols = "".join(
+        f'<col min="{i}" max="{i}" width="{min(max(w + 1, _MIN_WIDTH), _MAX_WIDTH)}" '
+        'customWidth="1"/>'
+        for i, w in enumerate(widths, start=1)
+    )
+    return f"<cols>{cols}</cols>" if cols else ""
 
 
 def _write_xlsx(
@@ -277,22 +380,78 @@ def _write_xlsx(
     rows: Iterable[Sequence[str]],
     sheet: str,
     numbers: frozenset[int],
+    summary: Summary | None,
 ) -> None:
-    name = html.escape(re.sub(r"[\[\]:*?/\\]", "_", sheet)[:31] or "Results")  # an attribute
+    name = _sheet_name(sheet, "Results")
+    toned = header.index(TONED_COLUMN) if TONED_COLUMN in header else None
+    sheets = 2 if summary is not None else 1
     with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        kinds = "".join(_SHEET_TYPE.format(n=n) for n in range(1, sheets + 1))
+        zf.writestr("[Content_Types].xml", _CONTENT_TYPES.format(sheets=kinds))
         zf.writestr("_rels/.rels", _ROOT_RELS)
-        zf.writestr("xl/workbook.xml", _WORKBOOK.format(name=name))
-        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        rels = "".join(_SHEET_REL.format(rid=n + 1, n=n) for n in range(1, sheets + 1))
+        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS.format(sheets=rels))
         zf.writestr("xl/styles.xml", _STYLES)
+        remaining = iter(rows)
+        sample = list(itertools.islice(remaining, _WIDTH_SAMPLE))
+        count = 0
         with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
-            out.write(_SHEET_HEAD.encode())
-            out.write(_xlsx_rows([header], ' s="1"').encode())
-            chunk: list[Sequence[str]] = []
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) >= 2000:
-                    out.write(_xlsx_rows(chunk, numbers=numbers).encode())
-                    chunk.clear()
-            out.write(_xlsx_rows(chunk, numbers=numbers).encode())
-            out.write(b"</sheetData></worksheet>")
+            head = _XML_HEAD + _WORKSHEET + _FROZEN_HEADER + _cols(header, sample) + "<sheetData>"
+            out.write(head.encode())
+            out.write(_xlsx_rows([header], f' s="{_BOLD}"').encode())
+            for chunk in itertools.chain(_batched(sample, _CHUNK), _batched(remaining, _CHUNK)):
+                out.write(_xlsx_rows(chunk, numbers=numbers, toned=toned).encode())
+                count += len(chunk)
+            area = f"A1:{_column_name(max(len(header), 1) - 1)}{count + 1}"
+            out.write(f'</sheetData><autoFilter ref="{area}"/></worksheet>'.encode())
+        entries = [_WORKBOOK_SHEET.format(name=name, n=1, rid=2)]
+        if summary is not None:
+            lines = summary() if callable(summary) else summary
+            zf.writestr("xl/worksheets/sheet2.xml", _summary_sheet(lines))
+            entries.append(_WORKBOOK_SHEET.format(name="Summary", n=2, rid=3))
+        # Excel keeps a filter's range in this hidden name too, and repairs files without it.
+        quoted = html.escape(name.replace("'", "''"), quote=True)
+        area_abs = re.sub(r"([A-Z]+)(\d+)", r"$\1$\2", area)
+        names = (
+            '<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" '
+            f"hidden=\"1\">'{quoted}'!{area_abs}</definedName></definedNames>"
+        )
+        zf.writestr("xl/workbook.xml", _WORKBOOK.format(sheets="".join(entries), names=names))
+
+
+def _batched(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[str]]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _sheet_name(text: str, fallback: str) -> str:
+    """A legal sheet name (no []:*?/\\, at most 31 characters), escaped for an attribute."""
+    return html.escape(re.sub(r"[\[\]:*?/\\]", "_", text)[:31] or fallback)
+
+
+def _summary_sheet(lines: Sequence[tuple[str, str]]) -> str:
+    """The Summary sheet: a bold label and its value per line; result words in their tone and
+    whole numbers as numbers."""
+    out = []
+    for label, value in lines:
+        if not label and not value:
+            out.append("<row/>")
+            continue
+        style = _TONES.get(label, _BOLD)
+        text = html.escape(_XML_ILLEGAL.sub("", label), quote=False)
+        cells = f'<c s="{style}" t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+        if _WHOLE.fullmatch(value):
+            cells += f"<c><v>{value}</v></c>"
+        elif value:
+            shown = html.escape(_XML_ILLEGAL.sub("", value), quote=False)
+            cells += f'<c t="inlineStr"><is><t xml:space="preserve">{shown}</t></is></c>'
+        out.append(f"<row>{cells}</row>")
+    width = max((len(label) for label, _ in lines), default=8) + 2
+    value_width = max((len(value) for _, value in lines), default=8) + 2
+    cols = (
+        f'<cols><col min="1" max="1" width="{min(max(width, _MIN_WIDTH), _MAX_WIDTH)}" '
+        f'customWidth="1"/><col min="2" max="2" '
+        f'width="{min(max(value_width, _MIN_WIDTH), 100)}" customWidth="1"/></cols>'
+    )
+    return f"{_XML_HEAD}{_WORKSHEET}{cols}<sheetData>{''.join(out)}</sheetData></worksheet>"
