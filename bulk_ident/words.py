@@ -27,6 +27,7 @@ class Result(enum.StrEnum):
     INVALID = "invalid"
     DUPLICATE = "duplicate"
     VALID = "valid"  # check: the row would be sent
+    NOT_CHECKED = "not checked"  # check: its account (by username...) could not be resolved yet
     WOULD_CREATE = "would create"
     WOULD_UPDATE = "would update"
     WOULD_DELETE = "would delete"
@@ -52,6 +53,7 @@ SUMMARY_ORDER: tuple[Result, ...] = (
     Result.UNKNOWN,
     Result.NOT_ATTEMPTED,
     Result.VALID,
+    Result.NOT_CHECKED,
     Result.INVALID,
     Result.DUPLICATE,
 )
@@ -75,6 +77,7 @@ class EventKind(enum.StrEnum):
     RATE_LIMITED = "rate limited"  # a 429: ``seconds`` is the wait
     UNREACHABLE = "unreachable"  # not sent: ``seconds`` is the back-off, ``detail`` "3/6"
     LIST_FAILED = "list failed"  # listing an account failed; it is tried again later
+    ACCOUNTS = "accounts"  # a page of the account list or one account look-up is about to be sent
 
 
 class Stop(enum.StrEnum):

@@ -11,6 +11,7 @@ import pytest
 from bulk_ident.errors import InputError
 from bulk_ident.identifier import (
     ACCOUNT,
+    ACCOUNT_KEYS,
     DEFAULTS,
     MAX_LENGTH,
     PROPERTIES,
@@ -352,13 +353,13 @@ def test_other_unusual_text_is_kept(text: str) -> None:
 
 
 def test_limits_cover_every_text_property() -> None:
-    """Every text property has a documented limit: 64 for unitNum, 255 for the others."""
-    assert set(MAX_LENGTH) == TEXT_PROPERTIES
+    """Every text property (and account key) has a limit: 64 for unitNum, 255 for the others."""
+    assert set(MAX_LENGTH) == TEXT_PROPERTIES | set(ACCOUNT_KEYS)
     assert MAX_LENGTH["unitNum"] == 64
     assert {v for p, v in MAX_LENGTH.items() if p != "unitNum"} == {255}
 
 
-@pytest.mark.parametrize("prop", sorted(TEXT_PROPERTIES))
+@pytest.mark.parametrize("prop", sorted(TEXT_PROPERTIES | set(ACCOUNT_KEYS)))
 def test_length_limit(prop: str) -> None:
     """Text up to the limit passes; one character more is a problem naming both lengths."""
     limit = MAX_LENGTH[prop]

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from bulk_ident.cad.client import DEFAULT_BASE_URL
+from bulk_ident.cli.accounts_cmd import AccountsBar
 from bulk_ident.cli.base import cli
 from bulk_ident.cli.options import (
     api_key,
@@ -35,6 +37,7 @@ from bulk_ident.cli.output import (
 from bulk_ident.jobs import EXIT_OK, EXIT_ROWS, ImportReport
 from bulk_ident.read.roster import collector_paused
 from bulk_ident.sync.plan import change_text
+from bulk_ident.sync.resolve import AccountProgress
 from bulk_ident.words import Result, Stop, plural
 
 
@@ -46,26 +49,51 @@ from bulk_ident.words import Result, Stop, plural
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the exact request bodies as JSON Lines, one per valid row.",
 )
+@click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="With the API key: whose cached account list resolves usernames (no network).",
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the API key from this file (default: SONORAN_API_KEY); only to find that list.",
+)
 def check(roster: Path, results_path: Path | None, payloads: Path | None, **values: Any) -> None:
     """Dry run: validate ROSTER and show what import would send. No network access.
 
-    Writes ROSTER.check.xlsx (or .csv). Exit 0 when every row is valid, 1 when some are invalid
-    or duplicate, 2 when the file or the options can't be used.
+    Accounts named by username or community user ID are checked against the list
+    'bulk-ident accounts' fetched; rows it can't settle are "not checked" (they don't make
+    check fail). Writes ROSTER.check.xlsx (or .csv). Exit 0 when every row is valid, 1 when
+    some are invalid or duplicate, 2 when the file or the options can't be used.
     """
     from bulk_ident.jobs import check as run_check
 
+    key = api_key(values.get("api_key_file"), required=False)
     with collector_paused():
-        report = run_check(roster, read_options(values), results=results_path, payloads=payloads)
+        report = run_check(
+            roster,
+            read_options(values),
+            results=results_path,
+            payloads=payloads,
+            base_url=values["base_url"],
+            api_key=key,
+        )
     prep = report.prep
     tally = report.counts
     say(f"Checked {roster_head(prep)}")
     read = sum(tally.values())
+    unchecked = tally[Result.NOT_CHECKED]
     say(
         f"  {plural(read, 'row')} read: {tally[Result.VALID]} valid, "
-        f"{tally[Result.INVALID]} invalid, {tally[Result.DUPLICATE]} duplicate; "
-        f"{plural(prep.roster.blank_rows, 'blank row')} skipped; "
+        f"{tally[Result.INVALID]} invalid, {tally[Result.DUPLICATE]} duplicate"
+        + (f", {unchecked} not checked" if unchecked else "")
+        + f"; {plural(prep.roster.blank_rows, 'blank row')} skipped; "
         f"{plural(len(prep.warnings), 'warning')}"
     )
+    for note in report.notes:
+        say(f"  {note}")
     print_warnings(prep.warnings)
     print_problems(prep)
     say(f"Results: {report.results_path}")
@@ -100,10 +128,16 @@ def import_(roster: Path, quiet: bool, log_file: Path | None, **values: Any) -> 
     refuse_outputs(roster, log_file)
     log = open_log(log_file)
     progress = Progress(show=not quiet and sys.stderr.isatty(), log=log)
+    accounts_bar = AccountsBar(show=progress.show)
     try:
         with StopFlag() as stop:
 
+            def on_accounts(report: ImportReport, step: AccountProgress) -> None:
+                _print_head(report, progress)
+                accounts_bar(step)
+
             def on_listing(report: ImportReport, accounts: int) -> None:
+                accounts_bar.close()
                 _print_head(report, progress)
                 say(
                     f"Checking {plural(accounts, 'account')} on the server first (units already "
@@ -112,6 +146,7 @@ def import_(roster: Path, quiet: bool, log_file: Path | None, **values: Any) -> 
                 progress.start(accounts, report.interval)
 
             def on_plan(report: ImportReport) -> None:
+                accounts_bar.close()
                 progress.close()
                 _print_plan(report, progress)
                 if report.plan is not None and not options.dry_run:
@@ -123,11 +158,13 @@ def import_(roster: Path, quiet: bool, log_file: Path | None, **values: Any) -> 
                 on_request=progress.on_request,
                 on_listing=on_listing,
                 on_plan=on_plan,
+                on_accounts=on_accounts,
                 stop=stop,
             )
             try:
                 report = run_import(roster, options, api_key=key, hooks=hooks)
             finally:
+                accounts_bar.close()
                 progress.close()
             if report.held:
                 _print_plan(report, progress)
