@@ -60,7 +60,14 @@ SUMMARY_ORDER: tuple[Result, ...] = (
 
 # Results that make an import exit 1 (finished, but not everything is as the roster says).
 PROBLEM_RESULTS = frozenset(
-    {Result.FAILED, Result.UNKNOWN, Result.NOT_ATTEMPTED, Result.INVALID, Result.DUPLICATE}
+    {
+        Result.FAILED,
+        Result.UNKNOWN,
+        Result.NOT_ATTEMPTED,
+        Result.INVALID,
+        Result.DUPLICATE,
+        Result.NOT_CHECKED,
+    }
 )
 # Always shown in the summary, even when zero, so a scheduled run's log line has a fixed shape.
 ALWAYS_SHOWN = frozenset({Result.CREATED, Result.UPDATED, Result.UNCHANGED, Result.FAILED})

@@ -148,7 +148,7 @@ class AccountRun:
         if missing:
             kind, value = missing[0]
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-            return f"{kind} {value!r}{more} not usable in the cached list: fetching it again"
+            return f"{kind} {value!r}{more} did not resolve from the cached list"
         return ""
 
     def resolve(self, kind: str, value: str) -> Resolution:
