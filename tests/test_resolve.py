@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from sync_fakes import FakeTime
 
+from bulk_ident.cad.accounts import AccountDirectory, FetchResult
+from bulk_ident.cad.client import SonoranClient
 from bulk_ident.cad.sandbox import Sandbox, SandboxConfig
 from bulk_ident.errors import InputError
 from bulk_ident.jobs import (
@@ -305,11 +307,11 @@ def test_a_cold_cache_is_fetched_first_then_kept(world: World) -> None:
     path = roster(world.tmp, USERNAMES, [["user1", "1-A", "", ""]])
     first = world.run(path)
     assert first.exit_code == 0
-    assert world.count(LIST) == 5
+    assert world.count(LIST) == 1  # the validated accounts: one page
     assert world.progress[0].why == "1 username to resolve, and no account list yet"
-    assert first.requests == {"GET": 6, "POST": 1}  # 5 pages and the account's identifiers
+    assert first.requests == {"GET": 2, "POST": 1}  # the page, and the account's identifiers
     again = world.run(path)
-    assert world.count(LIST) == 5
+    assert world.count(LIST) == 1
     assert results(again)["1-A"][0] == "unchanged"
 
 
@@ -324,7 +326,7 @@ def test_an_old_cache_is_fetched_again(
     options = {} if max_age is None else {"accounts_max_age": parse_age(max_age)}
     report = world.run(path, **options)
     assert report.exit_code == 0
-    assert world.count(LIST) == (10 if fetched_again else 5)
+    assert world.count(LIST) == (6 if fetched_again else 5)  # validated: one page
     if fetched_again:
         assert world.progress[-1].done == world.progress[-1].total
         assert any("the cached list is 25 h old" in p.why for p in world.progress)
@@ -335,7 +337,8 @@ def test_a_name_the_cache_lacks_fetches_it_once_per_run(world: World) -> None:
     world.fetch()
     path = roster(world.tmp, USERNAMES, [["user1", "1-A", "", ""], ["nobody", "1-B", "", ""]])
     report = world.run(path, skip_invalid=True)
-    assert world.count(LIST) == 10  # the accounts job's 5, and one refresh
+    # The accounts job's 5; one refresh of the validated page; then the 4 other statuses.
+    assert world.count(LIST) == 10
     assert report.exit_code == 1
     assert results(report)["1-B"] == (
         "invalid",
@@ -344,6 +347,45 @@ def test_a_name_the_cache_lacks_fetches_it_once_per_run(world: World) -> None:
     )
     assert world.held() == {"1-A": uuid_of(1)}
     assert "username 'nobody' did not resolve from the cached list" in world.progress[0].why
+
+
+def test_a_name_matching_no_validated_account_reads_the_other_statuses(world: World) -> None:
+    """Cold cache and a pending member: the validated page, then 4 more to say it is pending."""
+    path = roster(world.tmp, USERNAMES, [["user1", "1-A", "", ""], ["newbie", "1-B", "", ""]])
+    report = world.run(path, skip_invalid=True)
+    assert world.count(LIST) == 5
+    assert results(report)["1-B"][1] == (
+        "column 'Username': username 'newbie' is pending approval in the CAD"
+    )
+    assert [p.why for p in world.progress if p.why] == [
+        "2 usernames to resolve, and no account list yet",
+        "1 username matching no validated account",
+    ]
+    assert world.held() == {"1-A": uuid_of(1)}
+
+
+def test_fetch_inactive_adds_to_the_validated_accounts(world: World) -> None:
+    """The other statuses join a validated list, which keeps its age; progress counts new ones."""
+    directory = AccountDirectory(world.tmp / "accounts.json", clock=world.time.clock)
+    pages: list[tuple[int, int | None]] = []
+    with SonoranClient(world.sandbox.url, KEY, env={}) as client:
+        with pytest.raises(ValueError, match="adds to a directory of validated accounts"):
+            directory.fetch_inactive(client, wait_turn=lambda: True)
+        directory.fetch_all(client, status=1, wait_turn=lambda: True)
+        fetched_at = directory.fetched_at
+        world.time.now += 60
+        result = directory.fetch_inactive(
+            client, wait_turn=lambda: True, on_page=lambda n, t: pages.append((n, t))
+        )
+    assert result == FetchResult(True, 4, 4, 4)
+    assert pages == [(1, 1), (2, 2), (3, 3), (4, 4)]
+    assert (directory.status_filter, directory.fetched_at) == ("all", fetched_at)
+    assert len(directory.accounts) == 37
+    assert directory.resolve("username", "newbie").reason == (
+        "username 'newbie' is pending approval in the CAD"
+    )
+    assert directory.resolve("username", "user3").ok
+    assert AccountDirectory.load(world.tmp / "accounts.json").status_filter == "all"
 
 
 def test_pending_banned_and_doubled_names_are_invalid_with_their_reason(world: World) -> None:
@@ -418,7 +460,7 @@ def test_a_mixed_roster_imports_onto_the_right_accounts(world: World) -> None:
         f"column 'Username': username 'user9' is account {uuid_of(9)}, but column 'Account UUID' "
         f"says {uuid_of(8)}: they must name the same account"
     )
-    assert (world.count(LIST), world.count(LOOKUP)) == (5, 1)
+    assert (world.count(LIST), world.count(LOOKUP)) == (1, 1)
 
 
 def test_a_username_roster_behaves_like_its_uuid_twin(world: World) -> None:
@@ -436,7 +478,7 @@ def test_a_username_roster_behaves_like_its_uuid_twin(world: World) -> None:
     assert report.plan.requests == 0
     assert world.held() == held
     assert world.count(f"/v2/emergency/accounts/{uuid_of(1)}/identifiers", "POST") == posts
-    assert report.requests == {"GET": 5}  # the account list only
+    assert report.requests == {"GET": 1}  # the account list only
 
 
 def test_one_account_for_the_whole_file(world: World) -> None:
@@ -464,13 +506,13 @@ def test_refused_key_while_resolving_stops_before_anything_is_written(tmp_path: 
 
 def test_stop_request_while_resolving_is_an_interruption(world: World) -> None:
     """Ctrl-C while the list is fetched: the run ends as interrupted (exit 130), nothing sent."""
-    path = roster(world.tmp, USERNAMES, [["user1", "1-A", "", ""]])
+    path = roster(world.tmp, USERNAMES, [["user1", "1-A", "", ""], ["nobody", "1-B", "", ""]])
     opts = ImportOptions(base_url=world.sandbox.url, rate=RATE, results=world.tmp / "r.csv")
-    hooks = world.hooks(stop=lambda: world.count(LIST) >= 2)
+    hooks = world.hooks(stop=lambda: world.count(LIST) >= 1)
     report = run_import(path, opts, api_key=KEY, hooks=hooks)
     assert report.stop is Stop.INTERRUPTED
     assert report.exit_code == 130
-    assert world.count(LIST) == 2
+    assert world.count(LIST) == 1
     assert world.sandbox.identifiers() == []
 
 
@@ -541,7 +583,7 @@ def test_parse_age_refuses_other_text(text: str) -> None:
 
 
 def test_measure_resolving_1000_usernames_through_the_import(tmp_path: Path) -> None:
-    """1,000 usernames from a cold cache: 14 GETs of the list (10 pages + 1 per other status)."""
+    """1,000 usernames from a cold cache: 10 GETs of the list (its validated accounts only)."""
     w = World(tmp_path, members(1000) + SPECIAL[:4])
     path = roster(tmp_path, ["Username", "Unit"], [[f"user{n}", f"U-{n}"] for n in range(1000)])
     with w.sandbox:
@@ -549,8 +591,8 @@ def test_measure_resolving_1000_usernames_through_the_import(tmp_path: Path) -> 
         report = w.run(path, dry_run=True)
         gets = w.count(LIST)
     assert report.prep.tally[Result.VALID] == 1000
-    assert gets == 14
-    assert report.requests == {"GET": 14}
+    assert gets == 10
+    assert report.requests == {"GET": 10}
     elapsed = w.time.now - start
     print(
         f"\n1000 usernames through run_import from a cold cache: {gets} GETs of the account list; "

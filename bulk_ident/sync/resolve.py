@@ -1,6 +1,10 @@
 """Fetch what a roster's account names need before planning: the community's account list (when
 missing, old, or lacking a name a row uses: once per run) and one look-up per Discord or Roblox
 id; paced by the run's Pacer, with the importer's rules for 429s, a refused key and outages.
+
+The list is read validated accounts first (the API's default filter, and the only accounts a row
+may name); the pending, expired, removed and banned ones are read only when a name matches no
+validated account, so that the row can say which it is.
 """
 
 from __future__ import annotations
@@ -114,17 +118,23 @@ class AccountRun:
     # -- what the import needs -------------------------------------------------------------------
 
     def prepare(self, needs: Sequence[tuple[str, str]], *, max_age: float) -> bool:
-        """Make every (kind, value) in ``needs`` resolvable: fetch the whole list when it is
-        missing, partial or older than ``max_age`` seconds, or (once) when a name is not in it;
-        look up each Discord or Roblox id not known, or known not to resolve (asked again once
-        per run). False when the run must stop."""
+        """Make every (kind, value) in ``needs`` resolvable: fetch the validated accounts when
+        the list is missing, older than ``max_age`` seconds, or (once) when a name does not
+        resolve from it, then the other statuses if a name matches no validated account; look
+        up each Discord or Roblox id not known, or known not to resolve (asked again once per
+        run). False when the run must stop."""
         now = self._clock()
         listed = [(k, v) for k, v in needs if k in LISTED_KINDS]
         looked = [(k, v) for k, v in needs if k in LOOKED_UP_KINDS]
         if listed:
             why = self._why_fetch(listed, max_age, now)
-            if why and not self.fetch(None, why):
+            if why and not self.fetch(1, why):
                 return False
+            missing = [(k, v) for k, v in listed if not self.resolve(k, v).ok]
+            if missing and self.directory.status_filter == 1:
+                why = f"{_counted(missing)} matching no validated account"
+                if not self.fetch(None, why, inactive=True):
+                    return False
         if looked:
             self.directory.expire_lookups(max_age, now)
             todo = [(k, v) for k, v in looked if not self.resolve(k, v).ok]
@@ -138,7 +148,7 @@ class AccountRun:
         if directory.fetched_at is None:
             return f"{names} to resolve, and no account list yet"
         status = directory.status_filter
-        if status != ALL:
+        if status not in (ALL, 1):
             shown = STATUS_WORDS.get(status, "") if isinstance(status, int) else ""
             return f"{names} to resolve; the cached list holds {shown} accounts only"
         if directory.is_stale(max_age, now):
@@ -160,18 +170,23 @@ class AccountRun:
 
     # -- the account list --------------------------------------------------------------------------
 
-    def fetch(self, status: int | None, why: str = "") -> bool:
+    def fetch(self, status: int | None, why: str = "", *, inactive: bool = False) -> bool:
         """Read the whole account list (``status`` 0-4, or None for every status), resuming after
-        each failure the rules allow. False when the run must stop."""
+        each failure the rules allow; ``inactive``: add the accounts that are not validated to a
+        list of the validated ones. False when the run must stop."""
         self._progress(AccountProgress("list", 0, None, why))
 
         def on_page(fetched: int, total: int | None) -> None:
             self._progress(AccountProgress("list", fetched, total))
 
+        turn = self._turn("list")
         while True:
-            result = self.directory.fetch_all(
-                self.client, status=status, wait_turn=self._turn("list"), on_page=on_page
-            )
+            if inactive:
+                result = self.directory.fetch_inactive(self.client, wait_turn=turn, on_page=on_page)
+            else:
+                result = self.directory.fetch_all(
+                    self.client, status=status, wait_turn=turn, on_page=on_page
+                )
             self._count(result.requests)
             if result.complete:
                 self._clear_streaks()
