@@ -11,7 +11,7 @@ import unicodedata
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, cast
+from typing import Any, NamedTuple, TypedDict, cast
 
 from bulk_ident.errors import InputError
 
@@ -545,8 +545,7 @@ def parse_defaults(pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class AccountRef:
+class AccountRef(NamedTuple):  # a tuple: one is made per row, and dataclasses cost more
     """A row naming its account by something other than its UUID alone, before resolution.
 
     ``kind`` is ``accountUuid`` (``value`` canonical) or a key of ``ACCOUNT_KEYS``; ``column``
@@ -655,9 +654,10 @@ class Normaliser:
         account = values[self._account] if self._account >= 0 else ""
         refs: tuple[AccountRef, ...] = ()
         if self._keys:
-            given = [k for k in self._keys if values[k[1]]]
-            if account or len(given) != 1:
-                if given or not _CANONICAL_UUID.fullmatch(account):
+            keys = self._keys
+            given = keys if len(keys) == 1 else [k for k in keys if values[k[1]]]
+            if account or len(given) != 1 or not values[given[0][1]]:
+                if any(values[k[1]] for k in keys) or not _CANONICAL_UUID.fullmatch(account):
                     return self._careful(row, values)
             else:
                 prop, pos, column, sources = given[0]
@@ -682,9 +682,9 @@ class Normaliser:
                     if error is not None:
                         return self._careful(row, values)
                     payload[prop] = value
-            if refs:
+            if refs:  # one reference, and not a UUID
                 return Normalised(
-                    row, None, payload["unitNum"], cast(Payload, payload), (), refs, _first(refs)
+                    row, None, payload["unitNum"], cast(Payload, payload), (), refs, refs[0]
                 )
             return Normalised(row, account, payload["unitNum"], cast(Payload, payload))
         return self._careful(row, values)
@@ -752,4 +752,7 @@ class Normaliser:
 
 def _first(refs: Sequence[AccountRef]) -> AccountRef | None:
     """The first reference that needs resolving (not the UUID), if any."""
-    return next((r for r in refs if r.kind != ACCOUNT), None)
+    for ref in refs:
+        if ref.kind != ACCOUNT:
+            return ref
+    return None

@@ -399,9 +399,9 @@ class AccountDirectory:
         """
         kind = LookupKind(kind)
         text = value.strip()
-        shown = f"{kind} {text!r}"
         if not text:
             return Resolution(None, Problem.NO_MATCH, f"the {kind} is blank")
+        shown = f"{kind} {text!r}"
         if kind in LISTED_KINDS:
             if self.fetched_at is None:
                 return Resolution(
@@ -417,6 +417,8 @@ class AccountDirectory:
                 )
             matches = [] if looked.account is None else [looked.account]
             scope = ""  # the look-up answers whatever the account's status
+        if len(matches) == 1 and matches[0].status == 1:
+            return Resolution(matches[0].uuid)  # the common case, straight away
         return _judge(shown, matches, scope)
 
     def _indexed(self, kind: LookupKind) -> dict[str, list[Account]]:
