@@ -27,6 +27,7 @@ from bulk_ident.jobs import (
     ImportReport,
     check,
     fetch_accounts,
+    rebuild_results,
     run_import,
 )
 from bulk_ident.prepare import ReadOptions
@@ -481,12 +482,29 @@ def test_a_username_roster_behaves_like_its_uuid_twin(world: World) -> None:
     assert report.requests == {"GET": 1}  # the account list only
 
 
+def test_results_are_rebuilt_from_the_journal_and_the_cached_list(world: World) -> None:
+    """`results` resolves usernames from the cache, so the rebuilt sheet matches the run's."""
+    path = roster(world.tmp, USERNAMES, [["user1", "1-A", "", ""], ["user2", "1-B", "", ""]])
+    world.run(path)
+    sent = len(world.sandbox.requests())
+    options = ImportOptions(base_url=world.sandbox.url, results=world.tmp / "rebuilt.csv")
+    report = rebuild_results(path, options, api_key=KEY, env=world.env)
+    assert len(world.sandbox.requests()) == sent
+    assert {u: (r, a) for u, (r, _, a) in results(report).items()} == {
+        "1-A": ("created", uuid_of(1)),
+        "1-B": ("created", uuid_of(2)),
+    }
+
+
 def test_one_account_for_the_whole_file(world: World) -> None:
     """--account USERNAME puts a dispatcher's own units, in a roster without accounts, on it."""
     path = roster(world.tmp, ["Unit", "Name"], [["D-1", "Desk"], ["D-2", "Radio"]])
     report = world.run(path, ReadOptions(account="User12"))
     assert report.exit_code == 0
     assert world.held() == {"D-1": uuid_of(12), "D-2": uuid_of(12)}
+    by_default = roster(world.tmp, ["Unit", "Name"], [["D-3", "Desk"]], "desk.csv")
+    world.run(by_default, ReadOptions(defaults=[f"accountUuid={uuid_of(13)}"]))
+    assert world.held()["D-3"] == uuid_of(13)
 
 
 def test_refused_key_while_resolving_stops_before_anything_is_written(tmp_path: Path) -> None:
