@@ -20,7 +20,8 @@ from bulk_ident.rates import DEFAULT_RATE
 from bulk_ident.sync.resolve import AccountProgress
 from bulk_ident.words import Stop, plural
 
-_STATUS_CHOICES = ("all", *STATUS_WORDS.values())
+_STATUS_ORDER = (1, 0, 2, 3, 4)  # validated first: the accounts a roster may name
+_STATUS_CHOICES = ("all", *(STATUS_WORDS[n] for n in _STATUS_ORDER))
 _STATUS_NUMBERS = {word: number for number, word in STATUS_WORDS.items()}
 
 
@@ -144,8 +145,7 @@ def accounts(
     stopped = report.outcome.stop
     if stopped is Stop.DONE:
         counts = report.counts
-        order = [STATUS_WORDS[n] for n in (1, 0, 2, 3, 4)]
-        detail = ", ".join(f"{counts[w]} {w}" for w in order if counts[w])
+        detail = ", ".join(f"{counts[w]} {w}" for w in _STATUS_CHOICES[1:] if counts[w])
         say(
             f"  {plural(len(report.accounts), 'account')}"
             + (f" ({detail})" if detail else "")
