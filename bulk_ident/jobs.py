@@ -1,4 +1,5 @@
-"""The three jobs as library calls: ``check``, ``run_import`` and ``rebuild_results``.
+"""The jobs as library calls: ``check``, ``run_import``, ``rebuild_results`` and
+``fetch_accounts``.
 
 Each takes a roster (a path, or a `Source` already fetched) and plain option objects, returns a
 report, and never prints or exits: the CLI, a config-file sync, a script or a web page drive them
@@ -15,7 +16,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bulk_ident.cad.client import RemoteIdentifier, RequestRecord, SonoranClient, Transport
+from bulk_ident.cad.accounts import STATUS_WORDS, AccountDirectory
+from bulk_ident.cad.client import (
+    Account,
+    RemoteIdentifier,
+    RequestRecord,
+    SonoranClient,
+    Transport,
+)
 from bulk_ident.errors import InputError, JournalError
 from bulk_ident.net import DEFAULT_BASE_URL, check_base_url, choose_proxy, key_fingerprint
 from bulk_ident.prepare import Checked, Prepared, ReadOptions, prepare
@@ -23,6 +31,7 @@ from bulk_ident.rates import DEFAULT_RATE, Rate
 from bulk_ident.read.sources import Source
 from bulk_ident.report.report import (
     RowReport,
+    accounts_sheet,
     check_sheet,
     count,
     default_output,
@@ -30,7 +39,7 @@ from bulk_ident.report.report import (
     results_sheet,
     row_reports,
 )
-from bulk_ident.report.results import check_output, write_lines, write_sheet
+from bulk_ident.report.results import check_output, write_lines, write_sheet, write_table
 from bulk_ident.sync import state
 from bulk_ident.sync.importer import Event, Importer, RunOutcome, Settings
 from bulk_ident.sync.journal import Entries, Journal, Key, only_community
@@ -44,6 +53,7 @@ from bulk_ident.sync.plan import (
     replan_row,
     vouched_accounts,
 )
+from bulk_ident.sync.resolve import DEFAULT_MAX_AGE, AccountProgress, AccountRun, age_text
 from bulk_ident.words import ALWAYS_SHOWN, PROBLEM_RESULTS, SUMMARY_ORDER, EventKind, Result, Stop
 
 EXIT_OK = 0
@@ -62,15 +72,16 @@ class CheckReport:
     prep: Prepared
     results_path: Path
     payloads_path: Path | None
+    notes: list[str] = field(default_factory=list)  # about accounts it could not check
 
     @property
     def counts(self) -> Counter[Result]:
-        """valid / invalid / duplicate."""
+        """valid / invalid / duplicate / not checked."""
         return self.prep.tally
 
     @property
     def exit_code(self) -> int:
-        """0 when every row is valid, else 1."""
+        """0 when every row is valid (rows whose account is not checked included), else 1."""
         return EXIT_OK if self.prep.invalid_count == 0 else EXIT_ROWS
 
 
@@ -81,14 +92,24 @@ def check(
     results: Path | None = None,
     payloads: Path | None = None,
     command: str = "",
+    base_url: str = DEFAULT_BASE_URL,
+    api_key: str | None = None,
+    env: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> CheckReport:
-    """Validate a roster, streaming it into the check sheet; no network. ``command`` (the
-    command line, if any) is written on the sheet's Summary."""
+    """Validate a roster, streaming it into the check sheet; no network. Accounts named by
+    username (etc.) are resolved from the community's cached account list, which ``base_url``
+    and ``api_key`` locate; rows it can't settle are ``not checked`` and ``notes`` say why.
+    ``command`` (the command line, if any) is written on the sheet's Summary."""
     started = time.time()
     prep = prepare(roster, options or ReadOptions())
     source = prep.source
     out = results or default_output(source.path, source.stem, source.suffix, "check")
     refuse_outputs(source, out, payloads)
+    directory = None
+    if prep.names_accounts and api_key is not None:
+        directory = _cached_accounts(prep, community_of(base_url, api_key)[2], env, clock)
+        prep.resolver = directory
     rows = prep.stream()
     if payloads is not None:
         rows = _tee_payloads(rows, payloads)
@@ -99,7 +120,27 @@ def check(
         return [*head, *_command_lines(command, started), *_count_lines(prep.tally)]
 
     write_sheet(out, sheet, delimiter=prep.roster.delimiter or ",", summary=summary)
-    return CheckReport(prep, out, payloads)
+    advice = "" if api_key is not None else " (set SONORAN_API_KEY or --api-key-file to find it)"
+    notes = prep.unchecked_notes(advice=advice)
+    if directory is not None and directory.fetched_at is not None:
+        age = clock() - directory.fetched_at
+        read = sum(prep.tally.values())
+        if age > DEFAULT_MAX_AGE and prep.tally[Result.NOT_CHECKED] < read:
+            notes.append(
+                f"accounts checked against the list fetched {age_text(age)} ago; "
+                "'bulk-ident accounts' fetches it again (import does so itself)"
+            )
+    return CheckReport(prep, out, payloads, notes)
+
+
+def _cached_accounts(
+    prep: Prepared, community: str, env: Mapping[str, str] | None, clock: Callable[[], float]
+) -> AccountDirectory:
+    """The community's account list as cached (no network); a damaged cache is a warning."""
+    directory = AccountDirectory.load(state.accounts_cache_path(community, env), clock=clock)
+    if directory.warning:
+        prep.warnings.append(directory.warning)
+    return directory
 
 
 def _tee_payloads(rows: Iterator[Checked], path: Path) -> Iterator[Checked]:
@@ -146,6 +187,7 @@ class ImportOptions:
     verify: bool = False
     dry_run: bool = False
     proxy: str | None = None  # for an https base URL; default: HTTPS_PROXY / ALL_PROXY
+    accounts_max_age: float = DEFAULT_MAX_AGE  # seconds; an older account list is fetched again
 
 
 @dataclass
@@ -157,6 +199,8 @@ class Hooks:
     on_request: Callable[[RequestRecord], None] | None = None
     on_listing: Callable[[ImportReport, int], None] | None = None  # before listing N accounts
     on_plan: Callable[[ImportReport], None] | None = None  # after planning, before sending
+    # Fetching accounts named by username (etc.): a phase starts (``why`` set), or goes on.
+    on_accounts: Callable[[ImportReport, AccountProgress], None] | None = None
     stop: Callable[[], bool] = lambda: False
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -284,14 +328,6 @@ def run_import(
         )
         report.interval = pacer.interval
         entries = Entries(journal)
-        if prep.invalid_count and not options.skip_invalid:
-            report.held = (
-                f"not sent: {prep.invalid_count} rows are invalid or duplicate; fix them, or run "
-                "again with --skip-invalid"
-            )
-            report.reports = row_reports(prep, None, entries, held=report.held)
-            _finish(report, journal, out, hooks, command)
-            return report
         plan_options = PlanOptions(
             scope=scope,
             update=options.update,
@@ -301,23 +337,7 @@ def run_import(
             match_existing=options.match_existing,
             verify=options.verify,
         )
-        valid = [c for c in rows if c.valid]
-        present = {c.key for c in rows if c.key is not None}
-        unkeyed = sum(1 for c in rows if c.key is None)
         vouched = vouched_accounts(entries, journal.listed_accounts())
-
-        def make_plan(listings: Mapping[str, Sequence[RemoteIdentifier]]) -> Plan:
-            return plan_sync(
-                valid,
-                entries,
-                plan_options,
-                vouched=vouched,
-                present=present,
-                unkeyed=unkeyed,
-                listings=listings,
-            )
-
-        plan = make_plan({})
         client = stack.enter_context(
             SonoranClient(
                 url,
@@ -346,6 +366,35 @@ def run_import(
         )
         report.outcome = importer.outcome
         claimed: list[Key] = []
+        if prep.names_accounts and not _resolve_accounts(report, client, pacer, importer, hooks):
+            # Stopped before anything was written: no sheet replaces an earlier run's.
+            report.reports = row_reports(prep, None, entries, outcome=importer.outcome)
+            _finish(report, journal, out, hooks, command)
+            return report
+        if prep.invalid_count and not options.skip_invalid:
+            report.held = (
+                f"not sent: {prep.invalid_count} rows are invalid or duplicate; fix them, or run "
+                "again with --skip-invalid"
+            )
+            report.reports = row_reports(prep, None, entries, held=report.held)
+            _finish(report, journal, out, hooks, command)
+            return report
+        valid = [c for c in rows if c.valid]
+        present = {c.key for c in rows if c.key is not None}
+        unkeyed = sum(1 for c in rows if c.key is None)
+
+        def make_plan(listings: Mapping[str, Sequence[RemoteIdentifier]]) -> Plan:
+            return plan_sync(
+                valid,
+                entries,
+                plan_options,
+                vouched=vouched,
+                present=present,
+                unkeyed=unkeyed,
+                listings=listings,
+            )
+
+        plan = make_plan({})
         try:
             if plan.lists and (not options.dry_run or options.verify):
                 if hooks.on_listing is not None:
@@ -377,6 +426,46 @@ def run_import(
             )
             _finish(report, journal, out, hooks, command)
     return report
+
+
+def _resolve_accounts(
+    report: ImportReport,
+    client: SonoranClient,
+    pacer: Pacer,
+    importer: Importer,
+    hooks: Hooks,
+) -> bool:
+    """Settle the accounts rows name by username, community user, Discord or Roblox ID, from the
+    cached list, fetched again or looked up first as `AccountRun.prepare` decides (paced, before
+    any plan). False when the run stopped; the reason is in ``importer.outcome``."""
+    prep = report.prep
+    community = state.community_id(report.base_url, report.fingerprint)
+    directory = _cached_accounts(prep, community, hooks.env, hooks.clock)
+    on_accounts = hooks.on_accounts
+    run = AccountRun(
+        client,
+        pacer,
+        directory,
+        outcome=importer.outcome,
+        settings=hooks.settings,
+        stop=hooks.stop,
+        on_event=hooks.on_event,
+        on_wait=hooks.on_wait,
+        on_progress=(lambda p: on_accounts(report, p)) if on_accounts is not None else _ignore,
+        clock=hooks.clock,
+        sleep=hooks.sleep,
+    )
+    try:
+        ready = run.prepare(prep.account_needs(), max_age=report.options.accounts_max_age)
+    except KeyboardInterrupt:
+        importer.interrupted()
+        ready = False
+    prep.resolve_accounts(run)
+    return ready
+
+
+def _ignore(progress: AccountProgress) -> None:
+    """No one watches the account work."""
 
 
 def _claimed(rows: Sequence[Checked], entries: Entries, scope: str) -> list[Key]:
@@ -487,6 +576,8 @@ def rebuild_results(
     out = options.results or default_output(source.path, source.stem, source.suffix, "results")
     refuse_outputs(source, out)
     report = ImportReport(prep, options, url, fingerprint, scope, journal_path)
+    if prep.names_accounts:
+        prep.resolver = _cached_accounts(prep, community, env, time.time)
     with Journal.open_read_only(journal_path, community) as journal:
         entries = Entries(journal)
         rows = prep.rows
@@ -512,17 +603,131 @@ def rebuild_results(
     return report
 
 
+# -- accounts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountsOptions:
+    """What ``bulk-ident accounts`` can be told."""
+
+    base_url: str = DEFAULT_BASE_URL
+    rate: Rate = DEFAULT_RATE
+    status: int | None = None  # 0-4 as the API numbers them; None: every status
+    output: Path = Path("accounts.xlsx")
+
+
+@dataclass
+class AccountsReport:
+    """What ``fetch_accounts`` did: the accounts read, the sheet and the cache written."""
+
+    options: AccountsOptions
+    base_url: str
+    fingerprint: str
+    outcome: RunOutcome
+    accounts: tuple[Account, ...] = ()
+    output: Path | None = None  # None when no sheet was written (it stopped first)
+    cache: Path | None = None  # None when the cache was left as it was
+    warning: str | None = None
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def counts(self) -> Counter[str]:
+        """Accounts by status word."""
+        return Counter(STATUS_WORDS[a.status] for a in self.accounts)
+
+    @property
+    def exit_code(self) -> int:
+        """0 done; 3 stopped (key refused, rate limited, unreachable); 130 interrupted."""
+        stop = self.outcome.stop
+        if stop is Stop.DONE:
+            return EXIT_OK
+        return 130 if stop is Stop.INTERRUPTED else EXIT_STOPPED
+
+
+def fetch_accounts(
+    options: AccountsOptions,
+    *,
+    api_key: str,
+    hooks: Hooks | None = None,
+    on_progress: Callable[[AccountProgress], None] = _ignore,
+) -> AccountsReport:
+    """Download the community's account list (paced, 100 a page), cache it for ``import`` and
+    ``check`` (every status, or validated only: a list of other accounts only is not cached),
+    and write it as a sheet sorted by username, from which a roster can be filled."""
+    hooks = hooks or Hooks()
+    url, fingerprint, community = community_of(options.base_url, api_key)
+    refuse_outputs(None, options.output)
+    report = AccountsReport(options, url, fingerprint, RunOutcome(), started=hooks.clock())
+    cached = options.status in (None, 1)
+    if cached:
+        report.cache = state.accounts_cache_path(community, hooks.env)
+        directory = AccountDirectory.load(report.cache, clock=hooks.clock)
+        report.warning = directory.warning
+    else:
+        directory = AccountDirectory(clock=hooks.clock)
+    pace_path = state.pace_state_path(fingerprint, hooks.env)
+    with (
+        Pacer(
+            options.rate,
+            state_path=pace_path,
+            key_id=fingerprint,
+            clock=hooks.clock,
+            sleep=hooks.sleep,
+        ) as pacer,
+        SonoranClient(
+            url, api_key, transport=hooks.transport, on_request=hooks.on_request
+        ) as client,
+    ):
+        run = AccountRun(
+            client,
+            pacer,
+            directory,
+            outcome=report.outcome,
+            settings=hooks.settings,
+            stop=hooks.stop,
+            on_event=hooks.on_event,
+            on_wait=hooks.on_wait,
+            on_progress=on_progress,
+            clock=hooks.clock,
+            sleep=hooks.sleep,
+        )
+        try:
+            done = run.fetch(options.status)
+        except KeyboardInterrupt:
+            report.outcome.stop = Stop.INTERRUPTED
+            report.outcome.message = "interrupted"
+            done = False
+    report.finished = hooks.clock()
+    if not done:
+        report.cache = None
+        return report
+    report.accounts = directory.accounts
+    sheet = accounts_sheet(directory.accounts)
+    try:
+        write_table(
+            options.output, sheet.header, sheet.rows, sheet="Accounts", numbers=sheet.numbers
+        )
+    except OSError as err:
+        raise InputError(f"can't write {options.output}: {err.strerror or err}") from None
+    report.output = options.output
+    return report
+
+
 __all__ = [
     "EXIT_INPUT",
     "EXIT_OK",
     "EXIT_ROWS",
     "EXIT_STOPPED",
+    "AccountsOptions",
+    "AccountsReport",
     "CheckReport",
     "Hooks",
     "ImportOptions",
     "ImportReport",
     "Key",
     "check",
+    "fetch_accounts",
     "rebuild_results",
     "refuse_outputs",
     "run_import",

@@ -27,6 +27,7 @@ class Result(enum.StrEnum):
     INVALID = "invalid"
     DUPLICATE = "duplicate"
     VALID = "valid"  # check: the row would be sent
+    NOT_CHECKED = "not checked"  # check: its account (by username...) could not be resolved yet
     WOULD_CREATE = "would create"
     WOULD_UPDATE = "would update"
     WOULD_DELETE = "would delete"
@@ -52,13 +53,21 @@ SUMMARY_ORDER: tuple[Result, ...] = (
     Result.UNKNOWN,
     Result.NOT_ATTEMPTED,
     Result.VALID,
+    Result.NOT_CHECKED,
     Result.INVALID,
     Result.DUPLICATE,
 )
 
 # Results that make an import exit 1 (finished, but not everything is as the roster says).
 PROBLEM_RESULTS = frozenset(
-    {Result.FAILED, Result.UNKNOWN, Result.NOT_ATTEMPTED, Result.INVALID, Result.DUPLICATE}
+    {
+        Result.FAILED,
+        Result.UNKNOWN,
+        Result.NOT_ATTEMPTED,
+        Result.INVALID,
+        Result.DUPLICATE,
+        Result.NOT_CHECKED,
+    }
 )
 # Always shown in the summary, even when zero, so a scheduled run's log line has a fixed shape.
 ALWAYS_SHOWN = frozenset({Result.CREATED, Result.UPDATED, Result.UNCHANGED, Result.FAILED})
@@ -76,6 +85,7 @@ class EventKind(enum.StrEnum):
     UNREACHABLE = "unreachable"  # not sent: ``seconds`` is the back-off, ``detail`` "3/6"
     LIST_FAILED = "list failed"  # listing an account failed; it is tried again later
     CLOCK_BACK = "clock back"  # stored slots lay in the future: the clock was set back
+    ACCOUNTS = "accounts"  # a page of the account list or one account look-up is about to be sent
 
 
 class Stop(enum.StrEnum):

@@ -11,10 +11,12 @@ import pytest
 from bulk_ident.errors import InputError
 from bulk_ident.identifier import (
     ACCOUNT,
+    ACCOUNT_KEYS,
     DEFAULTS,
     MAX_LENGTH,
     PROPERTIES,
     TEXT_PROPERTIES,
+    AccountRef,
     HeaderMap,
     Normalised,
     Normaliser,
@@ -66,6 +68,21 @@ ACCOUNT_B = "9c1f0e2a-7b3d-4e5f-8a6b-1c2d3e4f5a6b"
         ("District", "district"),
         ("Subdivision", "subdivision"),
         ("Division", "subdivision"),
+        ("Username", "username"),
+        ("CAD Username", "username"),
+        ("User Name", "username"),
+        ("user_name", "username"),
+        ("Community User ID", "communityUserId"),
+        ("Community ID", "communityUserId"),
+        ("Community User Id", "communityUserId"),
+        ("communityUserId", "communityUserId"),
+        ("Discord ID", "discord"),
+        ("Discord", "discord"),
+        ("Discord User ID", "discord"),
+        ("discord-id", "discord"),
+        ("Roblox ID", "roblox"),
+        ("Roblox", "roblox"),
+        ("Roblox User ID", "roblox"),
         ("Notes", None),
         ("", None),
         ("Unit Roster", None),
@@ -122,6 +139,23 @@ def test_map_override_leaves_the_aliased_column_unmapped() -> None:
         (["Account UUID", "Account ID"], [], r"both mean accountUuid"),
         (["Unit", "Name"], [], r"has no column for the account"),
         (["Member", "Unit"], [("Member", "name")], r"has no column for the account"),
+        (["Username", "User Name"], [], r"'Username' and 'User Name' both mean username"),
+        (["Account", "First"], [("name", "{First} {Last}")], r"has no column 'Last'; its columns"),
+        (["Account", "First"], [("serial", "{First}")], r"'serial' is not a property"),
+        (["Account", "First"], [("{First}", "name")], r"--map 'name=\{First\}'"),
+        (["Account", "First"], [("name", "{First")], r"a '\{' without its '\}'"),
+        (["Account", "First"], [("name", "{First} }")], r"a '\}' without its '\{'"),
+        (["Account", "First"], [("name", "{} x")], r"write a column name between"),
+        (
+            ["Account", "First", "Name"],
+            [("Name", "name"), ("name", "{First}")],
+            r"column 'Name' and --map name=\{First\} both mean name",
+        ),
+        (
+            ["Account", "First"],
+            [("name", "{First}"), ("Full Name", "{First}!")],
+            r"name already has a template",
+        ),
     ],
 )
 def test_map_headers_errors(
@@ -137,7 +171,110 @@ def test_map_headers_error_names_the_file() -> None:
     with pytest.raises(InputError) as err:
         map_headers(["Unit", "Name"], where="roster.csv")
     assert str(err.value).startswith("roster.csv has no column for the account")
+    assert "'Username', 'Community User ID', 'Discord ID' or 'Roblox ID'" in str(err.value)
     assert "--map 'YourColumn=accountUuid'" in str(err.value)
+    assert "--account" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        ["CAD Username", "Unit"],
+        ["Community ID", "Unit"],
+        ["Discord", "Unit"],
+        ["Roblox User ID", "Unit"],
+        ["Account UUID", "Discord ID", "Username"],
+    ],
+)
+def test_any_account_column_names_the_account(columns: list[str]) -> None:
+    """A username, community user ID, Discord or Roblox ID column is enough of an account."""
+    headers = map_headers(columns)
+    assert headers.account_columns
+    assert all(headers.column_name(p) in columns for p in headers.account_columns)
+
+
+def test_a_default_account_stands_in_for_the_column() -> None:
+    """With --account (or a default account) a roster needs no account column at all."""
+    headers = map_headers(["Unit", "Name"], account_given=True)
+    assert headers.account_columns == ()
+    assert dict(headers.index) == {"unitNum": 0, "name": 1}
+
+
+# -- templates -------------------------------------------------------------------------------
+
+NAMES = ["Account", "First Name", "Middle", "Last Name", "Badge", "Notes"]
+
+
+def _render(template: str, values: Sequence[str], prop: str = "name") -> str:
+    headers = map_headers(NAMES, [(prop, template)])
+    return headers.templates[0].render(values)
+
+
+@pytest.mark.parametrize(
+    ("template", "first", "middle", "last", "expected"),
+    [
+        ("{First Name} {Last Name}", "Ann", "", "Lee", "Ann Lee"),
+        ("{First Name} {Middle} {Last Name}", "Ann", "B", "Lee", "Ann B Lee"),
+        ("{First Name} {Middle} {Last Name}", "Ann", "", "Lee", "Ann Lee"),
+        ("{First Name} {Middle} {Last Name}", "", "", "Lee", "Lee"),
+        ("{First Name} {Middle} {Last Name}", "Ann", "", "", "Ann"),
+        ("{First Name} {Middle} {Last Name}", "", "B", "", "B"),
+        ("{First Name} {Middle} {Last Name}", "", "", "", ""),
+        ("{Last Name}, {First Name}", "Ann", "", "Lee", "Lee, Ann"),
+        ("{Last Name}, {First Name}", "", "", "Lee", "Lee,"),
+        ("{first name}.{LAST_NAME}", "Ann", "", "Lee", "Ann.Lee"),
+        ("{{{First Name}}}", "Ann", "", "", "{Ann}"),
+        ("Officer {Last Name}", "", "", "", ""),
+        ("Officer {Last Name}", "", "", "Lee", "Officer Lee"),
+        ("  {First Name}   {Middle}   {Last Name}  ", "Ann", "", "Lee", "Ann   Lee"),
+    ],
+)
+def test_template_values(template: str, first: str, middle: str, last: str, expected: str) -> None:
+    """Blank columns take their surrounding spaces with them; all blank gives blank."""
+    assert _render(template, ["x", first, middle, last, "", ""]) == expected
+
+
+def test_template_of_unit_numbers() -> None:
+    """A prefix template builds unit numbers; a blank badge leaves the unit number blank."""
+    assert _render("1A-{Badge}", ["x", "", "", "", "12", ""], "unitNum") == "1A-12"
+    assert _render("1A-{Badge}", ["x", "", "", "", "", ""], "unitNum") == ""
+
+
+def test_template_columns_count_as_used() -> None:
+    """Columns a template reads are not reported unmapped; the column it displaces is."""
+    headers = map_headers(
+        ["Account", "First Name", "Last Name", "Name"], [("name", "{First Name} {Last Name}")]
+    )
+    assert headers.unmapped == ("Name",)
+    assert headers.column_name("name") == "name={First Name} {Last Name}"
+    assert headers.sources("name") == ("First Name", "Last Name")
+    assert headers.index["name"] == 4  # after the roster's own columns
+
+
+def test_looks_like_header_counts_template_columns() -> None:
+    """Columns a --map template reads count towards the header test."""
+    assert not looks_like_header(["Given", "Family"])
+    assert looks_like_header(["Given", "Family"], [("name", "{Given} {Family}")])
+    assert not looks_like_header(["Given", "Family"], [("name", "{Given")])
+
+
+def test_templated_values_are_validated_naming_their_columns() -> None:
+    """A templated value is checked like a cell; its problem names the columns it came from."""
+    headers = map_headers(NAMES, [("name", "{First Name} {Last Name}"), ("unitNum", "1A-{Badge}")])
+    normalise = Normaliser(headers, {})
+    norm = normalise(2, [ACCOUNT_A, "A" * 200, "", "B" * 60, "X" * 70, ""])
+    assert norm.payload is None
+    assert [str(p) for p in norm.problems] == [
+        "column 'Badge' (unitNum=1A-{Badge}): is 73 characters long; the limit is 64",
+        "columns 'First Name', 'Last Name' (name={First Name} {Last Name}): is 261 characters "
+        "long; the limit is 255",
+    ]
+    fine = normalise(3, [ACCOUNT_A, "Ann", "", "Lee", "12", "n"])
+    assert fine.payload is not None
+    assert (fine.payload["name"], fine.payload["unitNum"]) == ("Ann Lee", "1A-12")
+    blank = Normaliser(headers, {"name": "Unnamed"})(4, [ACCOUNT_A, "", "", "", "", ""])
+    assert blank.payload is not None
+    assert (blank.payload["name"], blank.payload["unitNum"]) == ("Unnamed", "NEW UNIT")
 
 
 @pytest.mark.parametrize(
@@ -352,13 +489,13 @@ def test_other_unusual_text_is_kept(text: str) -> None:
 
 
 def test_limits_cover_every_text_property() -> None:
-    """Every text property has a documented limit: 64 for unitNum, 255 for the others."""
-    assert set(MAX_LENGTH) == TEXT_PROPERTIES
+    """Every text property (and account key) has a limit: 64 for unitNum, 255 for the others."""
+    assert set(MAX_LENGTH) == TEXT_PROPERTIES | set(ACCOUNT_KEYS)
     assert MAX_LENGTH["unitNum"] == 64
     assert {v for p, v in MAX_LENGTH.items() if p != "unitNum"} == {255}
 
 
-@pytest.mark.parametrize("prop", sorted(TEXT_PROPERTIES))
+@pytest.mark.parametrize("prop", sorted(TEXT_PROPERTIES | set(ACCOUNT_KEYS)))
 def test_length_limit(prop: str) -> None:
     """Text up to the limit passes; one character more is a problem naming both lengths."""
     limit = MAX_LENGTH[prop]
@@ -531,3 +668,93 @@ def test_the_fast_path_agrees_with_the_careful_path_on_random_rows() -> None:
             assert fast == normaliser._careful(n, values), values
             if fast.payload is not None:
                 assert list(fast.payload) == list(DEFAULTS)  # the documented order
+
+
+# -- accounts named other than by UUID -------------------------------------------------------
+
+
+def test_a_username_row_waits_to_be_resolved() -> None:
+    """A row naming its account by username keeps that reference, pending, and no account yet."""
+    norm = _norm(["Username", "Unit"], ["jdoe", "1"])
+    assert norm.account is None
+    assert norm.refs == (AccountRef("username", "jdoe", "Username"),)
+    assert norm.pending == norm.refs[0]
+    assert norm.payload is not None
+    assert norm.key is None
+
+
+def test_every_account_cell_is_kept_for_comparison() -> None:
+    """A row with a UUID, a username and a Discord ID keeps all three, the UUID first."""
+    columns = ["Account UUID", "Username", "Discord ID", "Unit"]
+    norm = _norm(columns, [ACCOUNT_A.upper(), "jdoe", "123", "1"])
+    assert norm.refs == (
+        AccountRef(ACCOUNT, ACCOUNT_A, "Account UUID"),
+        AccountRef("username", "jdoe", "Username"),
+        AccountRef("discord", "123", "Discord ID"),
+    )
+    assert norm.pending == norm.refs[1]
+    only_uuid = _norm(columns, [ACCOUNT_A, "", "", "1"])
+    assert (only_uuid.account, only_uuid.refs, only_uuid.pending) == (ACCOUNT_A, (), None)
+
+
+def test_account_cells_are_checked_like_text() -> None:
+    """A bad UUID or a username with a line break is a problem of its own column."""
+    columns = ["Account UUID", "Username", "Unit"]
+    norm = _norm(columns, ["not-a-uuid", "j\ndoe", "1"])
+    assert [p.column for p in norm.problems] == ["Account UUID", "Username"]
+    assert norm.payload is None
+    kept = _norm(columns, ["not-a-uuid", "jdoe", "1"])
+    assert kept.refs == (AccountRef("username", "jdoe", "Username"),)
+    assert kept.payload is None
+
+
+def test_missing_account_with_several_columns_names_them() -> None:
+    """With several account columns, a row filling none is told which it may fill."""
+    norm = _norm(["Username", "Discord ID", "Unit"], ["", "", "1"])
+    assert [str(p) for p in norm.problems] == [
+        "column 'Username': the account is missing: fill one of 'Username', 'Discord ID'"
+    ]
+
+
+def test_default_account_fills_rows_naming_none() -> None:
+    """--account (a UUID or a username) is the account of every row that names none."""
+    headers = map_headers(["Unit"], account_given=True)
+    by_uuid = Normaliser(headers, parse_defaults([("accountUuid", ACCOUNT_A.upper())]))(2, ["1"])
+    assert (by_uuid.account, by_uuid.refs) == (ACCOUNT_A, ())
+    by_name = Normaliser(headers, {"username": "jdoe"}, account_option="--account")(2, ["1"])
+    assert by_name.refs == (AccountRef("username", "jdoe", "--account"),)
+    assert str(by_name.refs[0].problem("username 'jdoe' is banned")) == (
+        "--account: username 'jdoe' is banned"
+    )
+    with_column = Normaliser(map_headers(["Username", "Unit"]), {ACCOUNT: ACCOUNT_B})
+    assert with_column(2, ["", "1"]).account == ACCOUNT_B
+    assert with_column(3, ["jdoe", "1"]).refs == (AccountRef("username", "jdoe", "Username"),)
+
+
+def test_parse_defaults_takes_one_account() -> None:
+    """--default may name the account by any account property, but only once."""
+    assert parse_defaults([("CAD Username", "jdoe")]) == {"username": "jdoe"}
+    with pytest.raises(InputError, match="accountUuid and username both name the account"):
+        parse_defaults([("accountUuid", ACCOUNT_A), ("username", "jdoe")])
+
+
+def test_the_fast_path_agrees_with_the_careful_path_with_account_keys_and_templates() -> None:
+    """With account keys, a default account and a template, both paths still agree exactly."""
+    rnd = random.Random(9)
+    columns = ("Account", "Username", "Discord", "First", "Last", "Unit #", "Status")
+    headers = map_headers(columns, [("name", "{First} {Last}")])
+    pieces = {
+        "Account": [ACCOUNT_A, "", "", "bad", ACCOUNT_B.upper()],
+        "Username": ["jdoe", "", "", "x" * 300, "a\tb"],
+        "Discord": ["123", "", ""],
+        "First": ["Ann", "", "Zoë"],
+        "Last": ["Lee", "", "y" * 250],
+        "Unit #": ["1", "", "2-ADAM"],
+        "Status": ["busy", "", "nope"],
+    }
+    for defaults in ({}, {"username": "fallback"}, {ACCOUNT: ACCOUNT_B}):
+        normaliser = Normaliser(headers, defaults)
+        for n in range(1500):
+            values = tuple(rnd.choice(pieces[c]) for c in columns)
+            extended = (*values, *(t.render(values) for t in headers.templates))
+            assert normaliser(n, values) == normaliser._careful(n, extended), values

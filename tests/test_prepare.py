@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
 
+from bulk_ident.cad.accounts import AccountDirectory
 from bulk_ident.errors import InputError
 from bulk_ident.identifier import DEFAULTS, Normalised
 from bulk_ident.prepare import Duplicates, ReadOptions, api_text, prepare
@@ -247,3 +249,231 @@ def test_prepare_reads_samples_consistently() -> None:
         3,
         1,
     )
+
+
+# -- accounts named by username, community user ID, Discord or Roblox ID ------------------------
+
+UUID_JDOE = "00000001-0000-4000-8000-000000000001"
+UUID_ASMITH = "00000002-0000-4000-8000-000000000002"
+
+
+def _account(uuid: str, username: str, status: int = 1, **ids: str) -> dict[str, object]:
+    return {
+        "uuid": uuid,
+        "username": username,
+        "communityUserId": ids.get("community"),
+        "discord": ids.get("discord"),
+        "roblox": ids.get("roblox"),
+        "status": status,
+        "joined": None,
+        "lastLogin": None,
+    }
+
+
+ACCOUNTS = [
+    _account(UUID_JDOE, "JDoe", community="1001", discord="111"),
+    _account(UUID_ASMITH, "asmith", community="1002"),
+    _account("00000003-0000-4000-8000-000000000003", "newbie", 0),
+    _account("00000004-0000-4000-8000-000000000004", "troll", 4),
+    _account("00000005-0000-4000-8000-000000000005", "twin"),
+    _account("00000006-0000-4000-8000-000000000006", "TWIN"),
+]
+
+
+def cached_directory(tmp_path: Path) -> AccountDirectory:
+    """An account directory as `bulk-ident accounts` leaves it: the list, and two look-ups."""
+    path = tmp_path / "accounts.json"
+    lookups = [
+        {"kind": "discord", "value": "111", "at": 1.0, "account": ACCOUNTS[0]},
+        {"kind": "discord", "value": "999", "at": 1.0, "account": None},
+    ]
+    data = {
+        "version": 1,
+        "fetched_at": 1.0,
+        "status_filter": "all",
+        "accounts": ACCOUNTS,
+        "lookups": lookups,
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return AccountDirectory.load(path, clock=lambda: 2.0)
+
+
+MIXED_HEADER = ["Account UUID", "Username", "Discord ID", "Unit"]
+
+
+def test_a_mixed_roster_resolves_each_row_to_its_account(
+    csv_roster: RosterWriter, tmp_path: Path
+) -> None:
+    """UUID, username (any case) and Discord rows each settle on their account's UUID."""
+    path = csv_roster(
+        [
+            MIXED_HEADER,
+            [UUID_ASMITH.upper(), "", "", "1"],
+            ["", "JDOE", "", "2"],
+            ["", "", "111", "3"],
+            [UUID_JDOE, "jdoe", "111", "4"],
+        ]
+    )
+    prep = prepare(path)
+    prep.resolver = cached_directory(tmp_path)
+    rows = prep.rows
+    assert [c.verdict for c in rows] == [WOULD_CREATE] * 4
+    assert [c.norm.account for c in rows] == [UUID_ASMITH, UUID_JDOE, UUID_JDOE, UUID_JDOE]
+    sheet = check_sheet(prep, rows)
+    account_column = sheet.header.index("API accountUuid")
+    assert [r[account_column] for r in sheet.rows] == [c.norm.account for c in rows]
+
+
+def test_duplicates_are_found_on_the_resolved_account(
+    csv_roster: RosterWriter, tmp_path: Path
+) -> None:
+    """A username row repeating a UUID row's account and unit number is its duplicate."""
+    path = csv_roster([MIXED_HEADER, [UUID_JDOE, "", "", "1-A"], ["", "jdoe", "", "1-a"]])
+    prep = prepare(path)
+    prep.resolver = cached_directory(tmp_path)
+    assert [c.duplicate_of for c in prep.rows] == [None, 2]
+
+
+@pytest.mark.parametrize(
+    ("cells", "problem"),
+    [
+        (
+            ["", "newbie", ""],
+            "column 'Username': username 'newbie' is pending approval in the CAD",
+        ),
+        (["", "troll", ""], "column 'Username': username 'troll' is banned in the CAD"),
+        (["", "nobody", ""], "column 'Username': username 'nobody' matches no account in the CAD"),
+        (
+            ["", "Twin", ""],
+            "column 'Username': username 'Twin' matches 2 accounts in the CAD "
+            "(00000005-0000-4000-8000-000000000005, 00000006-0000-4000-8000-000000000006): "
+            "give the Account UUID instead",
+        ),
+        (["", "", "999"], "column 'Discord ID': discord '999' matches no account in the CAD"),
+        (
+            [UUID_ASMITH, "jdoe", ""],
+            f"column 'Username': username 'jdoe' is account {UUID_JDOE}, but column "
+            f"'Account UUID' says {UUID_ASMITH}: they must name the same account",
+        ),
+        (
+            ["", "asmith", "111"],
+            f"column 'Discord ID': discord '111' is account {UUID_JDOE}, but column 'Username' "
+            f"(username 'asmith') is {UUID_ASMITH}: they must name the same account",
+        ),
+    ],
+)
+def test_accounts_that_do_not_resolve_make_the_row_invalid(
+    csv_roster: RosterWriter, tmp_path: Path, cells: list[str], problem: str
+) -> None:
+    """No match, an inactive or doubled account, or cells naming two accounts: invalid, why."""
+    prep = prepare(csv_roster([MIXED_HEADER, [*cells, "1"]]))
+    prep.resolver = cached_directory(tmp_path)
+    [row] = prep.rows
+    assert row.verdict == INVALID
+    assert row.problems == [problem]
+    assert row.norm.key is None
+
+
+def test_without_the_account_list_rows_are_not_checked(csv_roster: RosterWriter) -> None:
+    """With no resolver, rows named by username or Discord ID are "not checked", not invalid."""
+    path = csv_roster(
+        [
+            MIXED_HEADER,
+            [UUID_JDOE, "", "", "1"],
+            ["", "jdoe", "", "2"],
+            ["", "asmith", "", "3"],
+            ["", "", "111", "4"],
+        ]
+    )
+    prep = prepare(path)
+    rows = prep.rows
+    sheet = check_sheet(prep, rows)
+    lines = list(sheet.rows)
+    assert [line[1] for line in lines] == ["valid", *[Result.NOT_CHECKED] * 3]
+    assert lines[1][2] == "username 'jdoe': not checked; run 'bulk-ident accounts' first"
+    assert lines[3][2] == "discord '111': not checked; import looks it up in the CAD"
+    assert (prep.tally[WOULD_CREATE], prep.tally[Result.NOT_CHECKED], prep.invalid_count) == (
+        1,
+        3,
+        0,
+    )
+    assert prep.problems_seen == []
+    assert prep.unchecked_notes() == [
+        "2 rows name accounts by username: run 'bulk-ident accounts' first to check them",
+        "1 row names accounts by Discord ID: not checked; import looks each up in the CAD "
+        "(one request each)",
+    ]
+    assert [json.loads(line)["row"] for line in payload_lines(prep.rows)] == [2]
+
+
+def test_resolving_again_settles_rows_and_finds_duplicates(
+    csv_roster: RosterWriter, tmp_path: Path
+) -> None:
+    """The import settles rows once it has the list: verdicts and duplicates are counted again."""
+    path = csv_roster(
+        [MIXED_HEADER, [UUID_JDOE, "", "", "1"], ["", " jdoe", "", "1"], ["", "JDOE", "111", "2"]]
+    )
+    prep = prepare(path)
+    assert [c.verdict for c in prep.rows] == [WOULD_CREATE, Result.NOT_CHECKED, Result.NOT_CHECKED]
+    assert prep.account_needs() == [("username", "jdoe"), ("discord", "111")]
+    prep.resolve_accounts(cached_directory(tmp_path))
+    assert [c.verdict for c in prep.rows] == [WOULD_CREATE, DUPLICATE, WOULD_CREATE]
+    assert (prep.tally[WOULD_CREATE], prep.tally[DUPLICATE], prep.tally[Result.NOT_CHECKED]) == (
+        2,
+        1,
+        0,
+    )
+    assert prep.problems_seen == [(3, "duplicate of row 2 (same account and unit number)")]
+
+
+def test_account_option_names_the_account_of_every_row(
+    csv_roster: RosterWriter, tmp_path: Path
+) -> None:
+    """--account gives a roster without an account column one account: a UUID or a username."""
+    path = csv_roster([["Unit", "Name"], ["D-1", "Desk"], ["D-2", "Radio"]])
+    with pytest.raises(InputError, match="has no column for the account"):
+        prepare(path)
+    by_uuid = prepare(path, ReadOptions(account=UUID_ASMITH.upper()))
+    assert [c.norm.account for c in by_uuid.rows] == [UUID_ASMITH] * 2
+    assert not by_uuid.names_accounts
+    by_name = prepare(path, ReadOptions(account="JDoe"))
+    assert by_name.names_accounts
+    by_name.resolver = cached_directory(tmp_path)
+    assert [c.norm.account for c in by_name.rows] == [UUID_JDOE] * 2
+    banned = prepare(path, ReadOptions(account="troll"))
+    banned.resolver = cached_directory(tmp_path)
+    assert banned.rows[0].problems == ["--account: username 'troll' is banned in the CAD"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (ReadOptions(account=" "), "--account: give an account UUID or a username"),
+        (
+            ReadOptions(account="jdoe", defaults=["accountUuid=" + UUID_JDOE]),
+            "--account and --default accountUuid=... both name the account",
+        ),
+        (ReadOptions(account="j\tdoe"), "--account j\tdoe: holds a line break, tab"),
+    ],
+)
+def test_account_option_errors(
+    csv_roster: RosterWriter, options: ReadOptions, message: str
+) -> None:
+    """An unusable --account is an InputError before any row is read."""
+    path = csv_roster([["Unit"], ["1"]])
+    with pytest.raises(InputError, match=re.escape(message)):
+        prepare(path, options)
+
+
+def test_sample_username_roster_with_a_name_template() -> None:
+    """samples/roster_usernames.csv with --map 'name={First Name} {Last Name}' maps every column."""
+    samples = Path(__file__).resolve().parent.parent / "samples"
+    prep = prepare(
+        samples / "roster_usernames.csv", ReadOptions(maps=["name={First Name} {Last Name}"])
+    )
+    assert prep.warnings == []
+    assert prep.names_accounts
+    payload = prep.rows[2].norm.payload
+    assert payload is not None
+    assert payload["name"] == "José Álvarez"
+    assert len(prep.account_needs()) == len(prep.rows) == 12

@@ -97,7 +97,7 @@ class FetchResult:
     """
 
     complete: bool
-    fetched: int  # accounts read so far in this fetch, resumed pages included
+    fetched: int  # accounts read so far in this fetch, resumed pages included (not kept ones)
     total: int | None  # what the listing said it holds (summed over statuses), if it said
     requests: int  # requests sent by this call
     failure: Failure | None = None
@@ -117,6 +117,11 @@ class _Progress:
     offset: int = 0
     accounts: dict[str, Account] = field(default_factory=dict)
     totals: dict[int, int] = field(default_factory=dict)
+    kept: int = 0  # accounts already held before this fetch (fetch_inactive)
+
+    @property
+    def fetched(self) -> int:
+        return len(self.accounts) - self.kept
 
 
 @dataclass(frozen=True)
@@ -270,9 +275,40 @@ class AccountDirectory:
         statuses = ALL_STATUSES if status is None else (status,)
         if status is not None and status not in STATUS_WORDS:
             raise ValueError("status must be 0-4, or None for all")
+        return self._fetch(
+            client, statuses, ALL if status is None else status, (), wait_turn, on_page
+        )
+
+    def fetch_inactive(
+        self,
+        client: SonoranClient,
+        *,
+        wait_turn: Callable[[], bool],
+        on_page: Callable[[int, int | None], None] | None = None,
+    ) -> FetchResult:
+        """Add the pending, expired, removed and banned accounts to a directory holding the
+        validated ones (``fetch_all(status=1)``), so that a name matching only an inactive
+        account says so. The directory then holds every status, as old as its validated part.
+        Requests, progress, failures and resuming are as for ``fetch_all``."""
+        if self.status_filter != 1 or self.fetched_at is None:
+            raise ValueError("fetch_inactive adds to a directory of validated accounts")
+        inactive = tuple(s for s in ALL_STATUSES if s != 1)
+        return self._fetch(client, inactive, ALL, self.accounts, wait_turn, on_page)
+
+    def _fetch(
+        self,
+        client: SonoranClient,
+        statuses: tuple[int, ...],
+        status_filter: StatusFilter,
+        keep: tuple[Account, ...],
+        wait_turn: Callable[[], bool],
+        on_page: Callable[[int, int | None], None] | None,
+    ) -> FetchResult:
         progress = self._progress
         if progress is None or progress.statuses != statuses:
-            progress = self._progress = _Progress(statuses, started=self._clock())
+            started = self._clock() if not keep or self.fetched_at is None else self.fetched_at
+            progress = self._progress = _Progress(statuses, started=started, kept=len(keep))
+            progress.accounts.update((a.uuid, a) for a in keep)
         requests = 0
         while progress.index < len(statuses):
             if not wait_turn():
@@ -290,7 +326,7 @@ class AccountDirectory:
                 progress.totals[current] = outcome.total
             progress.offset += len(outcome.accounts)
             if on_page is not None:
-                on_page(len(progress.accounts), _total(progress))
+                on_page(progress.fetched, _total(progress))
             if _last_page(outcome, progress.offset) or not new:
                 # ``not new``: a page of accounts already seen means the server ignores the
                 # offset; going on would never end.
@@ -299,11 +335,11 @@ class AccountDirectory:
         self._progress = None
         self.accounts = tuple(progress.accounts.values())
         self.fetched_at = progress.started  # the data is as old as its first page
-        self.status_filter = ALL if status is None else status
+        self.status_filter = status_filter
         self._index = None
         if self.path is not None:
             self.save()
-        return FetchResult(True, len(self.accounts), _total(progress), requests)
+        return FetchResult(True, progress.fetched, _total(progress), requests)
 
     def _partial(
         self,
@@ -313,8 +349,7 @@ class AccountDirectory:
         failure: Failure | None = None,
         stopped: bool = False,
     ) -> FetchResult:
-        fetched = len(progress.accounts)
-        return FetchResult(False, fetched, _total(progress), requests, failure, stopped)
+        return FetchResult(False, progress.fetched, _total(progress), requests, failure, stopped)
 
     # -- filling it: one look-up -----------------------------------------------------------------
 
@@ -364,9 +399,9 @@ class AccountDirectory:
         """
         kind = LookupKind(kind)
         text = value.strip()
-        shown = f"{kind} {text!r}"
         if not text:
             return Resolution(None, Problem.NO_MATCH, f"the {kind} is blank")
+        shown = f"{kind} {text!r}"
         if kind in LISTED_KINDS:
             if self.fetched_at is None:
                 return Resolution(
@@ -382,6 +417,8 @@ class AccountDirectory:
                 )
             matches = [] if looked.account is None else [looked.account]
             scope = ""  # the look-up answers whatever the account's status
+        if len(matches) == 1 and matches[0].status == 1:
+            return Resolution(matches[0].uuid)  # the common case, straight away
         return _judge(shown, matches, scope)
 
     def _indexed(self, kind: LookupKind) -> dict[str, list[Account]]:

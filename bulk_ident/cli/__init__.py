@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from bulk_ident.cli import commands, sync_cmd, tools  # noqa: F401 - importing registers them
+from bulk_ident.cli import (  # noqa: F401 - importing registers the commands
+    accounts_cmd,
+    commands,
+    sync_cmd,
+    tools,
+)
 from bulk_ident.cli.base import cli, main, run
 
 __all__ = ["cli", "main", "run"]

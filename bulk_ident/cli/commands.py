@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 import click
 
+from bulk_ident.cli.accounts_cmd import AccountsBar
 from bulk_ident.cli.base import cli
 from bulk_ident.cli.options import (
     api_key,
@@ -41,8 +42,10 @@ from bulk_ident.cli.output import (
 )
 from bulk_ident.errors import BulkIdentError
 from bulk_ident.jobs import EXIT_OK, EXIT_ROWS, Hooks, ImportOptions, ImportReport
+from bulk_ident.net import DEFAULT_BASE_URL
 from bulk_ident.read.roster import collector_paused
 from bulk_ident.read.sources import Source
+from bulk_ident.sync.resolve import AccountProgress
 from bulk_ident.words import Result, Stop, plural
 
 
@@ -54,17 +57,31 @@ from bulk_ident.words import Result, Stop, plural
     type=click.Path(path_type=Path, dir_okay=False),
     help="Also write the exact request bodies as JSON Lines, one per valid row.",
 )
+@click.option(
+    "--base-url",
+    default=DEFAULT_BASE_URL,
+    show_default=True,
+    help="With the API key: whose cached account list resolves usernames (no network).",
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read the API key from this file (default: SONORAN_API_KEY); only to find that list.",
+)
 @proxy_option
 def check(roster: str, results_path: Path | None, payloads: Path | None, **values: Any) -> None:
     """Dry run: validate ROSTER and show what import would send. Nothing is sent to Sonoran.
 
     ROSTER is a file (.xlsx, .csv) or an https:// address (a Google Sheets link is read as
-    the tab it shows). Writes ROSTER.check.xlsx (or .csv). Exit 0 when every row is valid, 1
+    the tab it shows). Accounts named by username or community user ID are checked against
+    the list 'bulk-ident accounts' fetched; rows it can't settle are "not checked" (they don't
+    make check fail). Writes ROSTER.check.xlsx (or .csv). Exit 0 when every row is valid, 1
     when some are invalid or duplicate, 2 when the file or the options can't be used.
     """
     from bulk_ident.jobs import check as run_check
 
     values["roster"] = roster
+    key = api_key(values.get("api_key_file"), required=False)
     source = roster_source(values)
     with collector_paused():
         report = run_check(
@@ -73,17 +90,23 @@ def check(roster: str, results_path: Path | None, payloads: Path | None, **value
             results=results_path,
             payloads=payloads,
             command=resume_command(),
+            base_url=values["base_url"],
+            api_key=key,
         )
     prep = report.prep
     tally = report.counts
     say(f"Checked {roster_head(prep)}")
     read = sum(tally.values())
+    unchecked = tally[Result.NOT_CHECKED]
     say(
         f"  {plural(read, 'row')} read: {tally[Result.VALID]} valid, "
-        f"{tally[Result.INVALID]} invalid, {tally[Result.DUPLICATE]} duplicate; "
-        f"{plural(prep.roster.blank_rows, 'blank row')} skipped; "
+        f"{tally[Result.INVALID]} invalid, {tally[Result.DUPLICATE]} duplicate"
+        + (f", {unchecked} not checked" if unchecked else "")
+        + f"; {plural(prep.roster.blank_rows, 'blank row')} skipped; "
         f"{plural(len(prep.warnings), 'warning')}"
     )
+    for note in report.notes:
+        say(f"  {note}")
     print_warnings(prep.warnings)
     print_problems(prep)
     say(f"Results: {report.results_path}")
@@ -159,9 +182,15 @@ def run_one(
     from bulk_ident.jobs import run_import
 
     progress = Progress(show=not quiet and sys.stderr.isatty(), log=log)
+    accounts_bar = AccountsBar(show=progress.show)
     resume = command or resume_command()
 
+    def on_accounts(report: ImportReport, step: AccountProgress) -> None:
+        print_head(report, progress)
+        accounts_bar(step)
+
     def on_listing(report: ImportReport, accounts: int) -> None:
+        accounts_bar.close()
         print_head(report, progress)
         say(
             f"Checking {plural(accounts, 'account')} on the server first (units already "
@@ -170,6 +199,7 @@ def run_one(
         progress.start(accounts, report.interval)
 
     def on_plan(report: ImportReport) -> None:
+        accounts_bar.close()
         progress.close()
         print_plan(report, progress)
         if report.plan is not None and not options.dry_run:
@@ -181,11 +211,13 @@ def run_one(
         on_request=progress.on_request,
         on_listing=on_listing,
         on_plan=on_plan,
+        on_accounts=on_accounts,
         stop=stop,
     )
     try:
         report = run_import(source, options, api_key=key, hooks=hooks, command=resume)
     finally:
+        accounts_bar.close()
         progress.close()
     if report.held:
         print_plan(report, progress)

@@ -14,6 +14,7 @@ from bulk_ident.net import DEFAULT_BASE_URL, load_api_key
 from bulk_ident.prepare import ReadOptions
 from bulk_ident.rates import DEFAULT_RATE, parse_rate
 from bulk_ident.read.sources import Source
+from bulk_ident.sync.resolve import parse_age
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,7 +39,14 @@ def reading_options(func: F) -> F:
                 "maps",
                 multiple=True,
                 metavar="COLUMN=PROPERTY",
-                help="Read COLUMN as PROPERTY, e.g. --map 'Badge=unitNum'. Repeatable.",
+                help="Read COLUMN as PROPERTY, e.g. --map 'Badge=unitNum'; or build a property "
+                "from columns, e.g. --map 'name={First Name} {Last Name}'. Repeatable.",
+            ),
+            click.option(
+                "--account",
+                metavar="UUID|USERNAME",
+                help="The account of every row that names none (a roster without an account "
+                "column): an account UUID or a CAD username.",
             ),
             click.option(
                 "--default",
@@ -90,6 +98,7 @@ def read_options(values: dict[str, Any]) -> ReadOptions:
         encoding=values.get("encoding"),
         maps=tuple(values.get("maps") or ()),
         defaults=tuple(values.get("defaults") or ()),
+        account=values.get("account"),
     )
 
 
@@ -179,6 +188,14 @@ def sync_options(func: F) -> F:
                 help="List every account (one request each) and repair drift on the server.",
             ),
             click.option("--dry-run", is_flag=True, help="Send nothing; write the plan."),
+            click.option(
+                "--accounts-max-age",
+                default="24h",
+                show_default=True,
+                metavar="AGE",
+                help="Fetch the account list again when the cached one is older (90m, 24h, 2d); "
+                "used when rows name accounts by username or community user ID.",
+            ),
         ],
     )
 
@@ -201,6 +218,7 @@ def import_options(values: dict[str, Any]) -> ImportOptions:
         verify=values["verify"],
         dry_run=values["dry_run"],
         proxy=values.get("proxy"),
+        accounts_max_age=parse_age(values.get("accounts_max_age") or "24h"),
     )
 
 

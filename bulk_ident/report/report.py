@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bulk_ident.cad.accounts import STATUS_WORDS
+from bulk_ident.cad.client import Account
 from bulk_ident.identifier import ACCOUNT, PROPERTIES
 from bulk_ident.prepare import Checked, Prepared, api_text
 from bulk_ident.sync.importer import RunOutcome
@@ -71,10 +73,10 @@ def check_sheet(prep: Prepared, rows: Iterable[Checked]) -> Sheet:
                 else ("true" if v is True else "false" if v is False else str(v))
                 for v in payload.values()
             ]
-            if c.duplicate_of is None:
+            if c.duplicate_of is None and norm.pending is None:
                 lead = [str(c.row.number), Result.VALID, ""]
             else:
-                lead = [str(c.row.number), Result.DUPLICATE, "; ".join(c.problems)]
+                lead = [str(c.row.number), c.verdict, "; ".join(c.problems)]
             yield [*lead, *c.row.values, norm.account or "", *api]
 
     return Sheet(header, lines(), _numbers(header, own))
@@ -143,7 +145,7 @@ def row_reports(
     for c in prep.rows:
         key = c.key
         account = c.norm.account or ""
-        if key in unchanged and key not in done and not held:
+        if key in unchanged and c.valid and key not in done and not held:
             # The common case of a re-run, without reading the whole entry: unchanged, or
             # (rebuilding) what the scope's last run did to it.
             light = lights.get(key) if last_id is not None else None
@@ -155,7 +157,7 @@ def row_reports(
                 continue
         entry = entries.get(key) if key is not None else None
         if not c.valid:
-            result = Result.INVALID if c.norm.payload is None else Result.DUPLICATE
+            result = c.verdict  # invalid, duplicate, or not checked (its account)
             out.append(
                 RowReport(
                     c.row.number,
@@ -309,6 +311,38 @@ def results_sheet(prep: Prepared, reports: Sequence[RowReport]) -> Sheet:
     return Sheet(header, lines(), _numbers(header, own))
 
 
+# -- accounts ------------------------------------------------------------------------------------
+
+ACCOUNTS_COLUMNS = (
+    "Username",
+    "Account UUID",
+    "Community User ID",
+    "Account Status",  # not "Status": that header is read as the unit's status
+    "Joined",
+    "Last Login",
+)
+
+
+def accounts_sheet(accounts: Iterable[Account]) -> Sheet:
+    """The ``accounts`` sheet: one account a line, by username (case ignored), so that a roster
+    can be filled from it (its Username and Account UUID headers are read as such)."""
+    ordered = sorted(
+        accounts, key=lambda a: (a.username is None, (a.username or "").casefold(), a.uuid)
+    )
+    rows = (
+        [
+            a.username or "",
+            a.uuid,
+            a.community_user_id or "",
+            STATUS_WORDS[a.status],
+            a.joined or "",
+            a.last_login or "",
+        ]
+        for a in ordered
+    )
+    return Sheet(list(ACCOUNTS_COLUMNS), rows, frozenset())
+
+
 # -- where sheets go ------------------------------------------------------------------------------
 
 
@@ -322,9 +356,11 @@ def default_output(source_path: Path | None, stem: str, suffix: str, kind: str) 
 
 
 __all__ = [
+    "ACCOUNTS_COLUMNS",
     "API_COLUMNS",
     "RowReport",
     "Sheet",
+    "accounts_sheet",
     "api_text",
     "check_sheet",
     "count",
