@@ -187,7 +187,7 @@ def test_a_rejected_row_is_not_resent_until_it_changes(tmp_path: Path) -> None:
     path = roster(h, member_rows(1))
     h.server.scripts["POST"] = [422]
     first = h.run(path)
-    assert results(first)["U-0"] == ("failed", "refused with 422 (422)")
+    assert results(first)["U-0"] == ("failed", "422 refused with 422")
     assert first.exit_code == 1
     posts = h.server.count("POST")
     again = h.run(path)
@@ -488,7 +488,7 @@ def test_a_refused_account_fails_its_rows_without_a_post(tmp_path: Path) -> None
     path = roster(h, member_rows(4))
     report = h.run(path)
     found = results(report)
-    assert found["U-1"] == ("failed", "Account not found (404)")
+    assert found["U-1"] == ("failed", "404 Account not found")
     assert found["U-0"][0] == "created"
     assert h.server.count("POST") == 2
     assert report.exit_code == 1
@@ -526,3 +526,14 @@ def test_a_clock_set_back_is_noticed_and_does_not_stall(tmp_path: Path) -> None:
     assert report.exit_code == 0
     assert h.time.now - before < 60
     assert [e.kind for e in h.events].count(EventKind.CLOCK_BACK) == 1
+
+
+def test_a_dry_run_on_a_new_journal_says_would_create(tmp_path: Path) -> None:
+    """A first dry run sends nothing and calls new rows 'would create' (the accounts would be
+    checked first), never 'would retry'."""
+    h = Harness(tmp_path)
+    report = h.run(roster(h, member_rows(3)), dry_run=True)
+    assert h.server.log == []
+    found = results(report)
+    assert {r for r, _ in found.values()} == {"would create"}
+    assert "the account is checked first" in found["U-0"][1]

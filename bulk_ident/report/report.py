@@ -203,6 +203,10 @@ def _row_result(
     if dry_run:
         if step.act is Act.ADOPT:
             return (Result.WOULD_UPDATE if step.changes else Result.ADOPTED), step.note, changes
+        if step.act is Act.SETTLE and (entry is None or entry.settled_state != "unknown"):
+            # A new row on an account the journal never saw: created unless already there.
+            note = "unless the server already holds it (the account is checked first)"
+            return Result.WOULD_CREATE, note, changes
         return _DRY.get(step.act, step.result), step.note, changes
     if outcome is not None:
         done = outcome.outcomes.get(step.key)

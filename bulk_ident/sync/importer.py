@@ -186,7 +186,7 @@ class Importer:
                 # The account itself is refused (e.g. 404 Account not found): creating on it
                 # would be refused the same way, so its rows are failed without a POST.
                 self._clear_streaks()
-                self.outcome.refused[account] = f"{message} ({status})"
+                self.outcome.refused[account] = f"{status} {message}"
                 self._emit(Event(EventKind.LIST_FAILED, row, message))
                 return _Next.DONE
             case _:
@@ -298,7 +298,7 @@ class Importer:
             case Rejected(status=status, message=message):
                 self._clear_streaks()
                 self.journal.record_failed(step.key, status, message)
-                return self._done(step, Result.FAILED, f"{message} ({status})")
+                return self._done(step, Result.FAILED, f"{status} {message}")
             case Unknown(reason=reason, status=status):
                 self.journal.record_unknown(step.key, status, reason)
                 if self._unknown_again(step, reason):
@@ -332,7 +332,7 @@ class Importer:
             case Rejected(status=status, message=message):
                 self._clear_streaks()
                 self.journal.record_update_failed(step.key, status, message)
-                return self._done(step, Result.FAILED, f"update refused: {message} ({status})")
+                return self._done(step, Result.FAILED, f"update refused: {status} {message}")
             case Unknown(reason=reason):
                 if self._unknown_again(step, reason):
                     return self._done(step, Result.FAILED, self._gave_up(step, reason))
@@ -376,7 +376,7 @@ class Importer:
             case Rejected(status=status, message=message):
                 self._clear_streaks()
                 self.journal.record_delete_failed(step.key, status, message)
-                return self._done(step, Result.FAILED, f"delete refused: {message} ({status})")
+                return self._done(step, Result.FAILED, f"delete refused: {status} {message}")
             case Unknown(reason=reason):
                 if self._unknown_again(step, reason):
                     return self._done(step, Result.FAILED, self._gave_up(step, reason))
@@ -408,10 +408,10 @@ class Importer:
     def _trouble(self, outcome: Failure, row: int | None, *, faults_stop: bool = False) -> _Next:
         """A request that changed nothing on the server (or a listing that failed)."""
         match outcome:
-            case Unauthorised(status=status, message=message):
+            case Unauthorised(status=status):
                 self._end(
                     Stop.UNAUTHORISED,
-                    f"the server refused the API key ({status}: {message}): check "
+                    f"the server refused the API key ({status}): check "
                     "SONORAN_API_KEY or --api-key-file; nothing else was sent",
                 )
                 return _Next.AGAIN

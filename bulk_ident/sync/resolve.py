@@ -259,10 +259,10 @@ class AccountRun:
         """A request that got no usable answer: True to send it again, False to stop."""
         settings = self.settings
         match failure:
-            case Unauthorised(status=status, message=message):
+            case Unauthorised(status=status):
                 return self._end(
                     Stop.UNAUTHORISED,
-                    f"the server refused the API key ({status}: {message}): check "
+                    f"the server refused the API key ({status}): check "
                     "SONORAN_API_KEY or --api-key-file; nothing else was sent",
                 )
             case RateLimited(retry_after=retry_after):
