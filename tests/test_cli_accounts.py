@@ -192,7 +192,7 @@ def test_accounts_with_a_refused_key_exits_3_saying_to_check_it(tmp_path: Path) 
         )
     assert done.returncode == 3
     assert done.stderr.splitlines() == [
-        "bulk-ident: stopped: the server refused the API key (401: Missing or invalid API key): "
+        "bulk-ident: stopped: the server refused the API key (401): "
         "check SONORAN_API_KEY or --api-key-file; nothing else was sent"
     ]
     assert KEY not in done.stdout + done.stderr

@@ -537,3 +537,14 @@ def test_a_dry_run_on_a_new_journal_says_would_create(tmp_path: Path) -> None:
     found = results(report)
     assert {r for r, _ in found.values()} == {"would create"}
     assert "the account is checked first" in found["U-0"][1]
+
+
+def test_the_plan_counts_each_listing_once(tmp_path: Path) -> None:
+    """A new journal's plan costs one listing per account plus one POST per row, not two
+    requests per row."""
+    h = Harness(tmp_path)
+    report = h.run(roster(h, member_rows(6)), dry_run=True)
+    assert report.plan is not None
+    assert report.plan.requests == len(ACCOUNTS) + 6
+    h.run(roster(h, member_rows(6)))
+    assert len(h.server.log) == len(ACCOUNTS) + 6

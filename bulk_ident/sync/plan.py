@@ -110,7 +110,7 @@ class Step:
         if self.act is Act.ADOPT:
             return 1 if self.changes and self.result is not Result.WOULD_UPDATE else 0
         if self.act is Act.SETTLE:
-            return 2
+            return 1  # the POST; the account's listing is counted once, in Plan.lists
         return 0
 
 
