@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bulk_ident.cli import commands, tools  # noqa: F401 - importing registers the commands
+from bulk_ident.cli import commands, tools, ui_cmd  # noqa: F401 - importing registers them
 from bulk_ident.cli.base import cli, main, run
 
 __all__ = ["cli", "main", "run"]

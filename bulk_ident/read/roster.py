@@ -36,6 +36,7 @@ __all__ = [
     "general_number",
     "is_simple_format",
     "read_roster",
+    "sheet_names",
 ]
 
 HEADER_SEARCH_ROWS = 20
@@ -440,6 +441,31 @@ def _read_workbook(
         blank_rows=blank_rows,
         warnings=warnings,
     )
+
+
+def sheet_names(path: Path) -> list[tuple[str, bool]]:
+    """The worksheets of an .xlsx/.xlsm in tab order, each with whether it is visible (for a page
+    that lets the user pick one; ``read_roster(sheet=NAME)`` then reads it). Charts are left out;
+    InputError as ``read_roster`` says it for a file that is not a readable workbook."""
+    data = local_source(path).data
+    if not data.startswith(_ZIP_MAGIC):
+        raise InputError(
+            f"{path} is not a valid Excel workbook (damaged, or not really "
+            f"{path.suffix.lower()}): open it in Excel and save it again as .xlsx."
+        )
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+        metadata = list(workbook.sheets_metadata)
+        workbook.close()
+    except python_calamine.PasswordError:
+        raise InputError(
+            f"{path} is password-protected: remove the password in Excel and save it again."
+        ) from None
+    except Exception as err:  # calamine raises several types, some not CalamineError subclasses
+        raise InputError(f"{path} can't be read as a workbook ({type(err).__name__}).") from None
+    visible = python_calamine.SheetVisibleEnum.Visible
+    worksheet = python_calamine.SheetTypeEnum.WorkSheet
+    return [(m.name, m.visible == visible) for m in metadata if m.typ == worksheet]
 
 
 def _choose_sheet(
