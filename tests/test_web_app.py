@@ -9,6 +9,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
 from starlette.testclient import TestClient
@@ -25,7 +26,7 @@ from web_helpers import (
 )
 
 from bulk_ident.prepare import ReadOptions, prepare
-from bulk_ident.web.app import PageSettings, create_app
+from bulk_ident.web.app import XLSX, PageSettings, create_app
 from bulk_ident.web.workspace import Workspace
 
 STATUS = 6  # the sample roster's Status column
@@ -671,3 +672,42 @@ def test_the_key_never_appears_in_any_response_or_file(tmp_path: Path) -> None:
     assert len(written) > 5
     for path in written:
         assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_a_google_sheets_link_reads_its_tab_then_any_tab_of_the_workbook(tmp_path: Path) -> None:
+    """A shared link is read as the CSV export of its tab; 'another tab' downloads the whole
+    workbook (xlsx export) to pick from; the schedule then names the link and the tab."""
+    asked: list[str] = []
+    link = "https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOp/edit#gid=0"
+
+    def google(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        if request.url.params.get("format") == "xlsx":
+            return httpx.Response(200, content=ROSTER.read_bytes(), headers={"content-type": XLSX})
+        csv = (SAMPLES / "roster.csv").read_bytes()
+        return httpx.Response(200, content=csv, headers={"content-type": "text/csv"})
+
+    with page_under_test(tmp_path, source_transport=httpx.MockTransport(google)) as t:
+        page = t.post("/roster/open", data={"location": link}).text
+        assert asked == [
+            "https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOp/export?format=csv&gid=0"
+        ]
+        assert 'id="header-found">Header on <strong>row 3</strong>' in page
+        assert 'id="tabs"' in page
+        page = t.post("/roster/tabs").text
+        assert asked[-1].endswith("/export?format=xlsx")
+        assert '<option value="Roster" selected>Roster</option>' in page
+        assert t.ws.source is not None
+        assert t.ws.source.stem == "sheet-1AbCdEfG"
+        t.connect()
+        config = tmp_path / "google.toml"
+        t.post(
+            "/schedule",
+            data={"source": link, "config_path": str(config), "log_path": str(tmp_path / "g.log")},
+        )
+        roster = tomllib.loads(config.read_text("utf-8"))["roster"][0]
+        assert (roster["source"], roster["sheet"], roster["name"]) == (
+            link,
+            "Roster",
+            "sheet-1AbCdEfG",
+        )

@@ -88,6 +88,7 @@ def page_under_test(
     server: FakeCommunity | None = None,
     settings: dict[str, Any] | None = None,
     login: bool = True,
+    source_transport: httpx.BaseTransport | None = None,
 ) -> Iterator[PageUnderTest]:
     """The page in-process: fake time (pacing is instant), a fake server, state under tmp_path."""
     server = server or FakeCommunity()
@@ -99,6 +100,7 @@ def page_under_test(
         workdir,
         env=environment,
         transport=httpx.MockTransport(server.handler),
+        source_transport=source_transport,
         clock=clock.clock,
         sleep=clock.sleep,
     )

@@ -36,4 +36,8 @@ def ui(port: int, no_browser: bool) -> None:
         else:
             say(f"bulk-ident ui: {text}", err=True)
 
-    serve(port, open_browser=not no_browser, announce=announce, env=os.environ)
+    try:
+        serve(port, open_browser=not no_browser, announce=announce, env=os.environ)
+    except KeyboardInterrupt:
+        # Ctrl-C is how the page is closed: the server has already stopped any sync cleanly.
+        say("bulk-ident ui: stopped", err=True)

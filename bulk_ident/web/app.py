@@ -713,8 +713,11 @@ class Page:
                 raise InputError(f"{config} exists: tick 'replace it' to write over it")
             options = ws.read_options()
             sheet = options.sheet
-            if source.kind == "url" and not source.whole_workbook:
-                sheet = None
+            if source.kind == "url":
+                # A link is read as its linked tab (CSV) unless a tab was chosen from the whole
+                # workbook: then the config names the tab the page read.
+                read_sheet = ws.prep.roster.sheet if ws.prep is not None else None
+                sheet = (sheet or read_sheet) if source.whole_workbook else None
             text = config_text(
                 SyncFile(
                     base_url=ws.base_url,

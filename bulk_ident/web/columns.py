@@ -51,7 +51,7 @@ def suggest(column: str) -> Suggestion:
         return Suggestion(column, None, "")
     prop = _ALIAS_KEYS[close[0]]
     like = next(
-        (a for a in (prop, *ALIASES.get(prop, ())) if header_key(a) == close[0]),
+        (a for a in (*ALIASES.get(prop, ()), prop) if header_key(a) == close[0]),
         prop,
     )
     return Suggestion(column, prop, "similar", like)

@@ -19,16 +19,16 @@ from bulk_ident.words import EventKind, Result
 
 # The page's counters: a row's result as the progress line words it.
 _COUNTED: dict[Result, str] = {
-    Result.CREATED: "created",
-    Result.RECREATED: "created",
-    Result.UPDATED: "updated",
-    Result.RESTORED: "updated",
-    Result.ADOPTED: "already on server",
-    Result.DELETED: "deleted",
-    Result.FAILED: "failed",
-    Result.UNKNOWN: "unknown",
+    Result.CREATED: Result.CREATED.value,
+    Result.RECREATED: Result.CREATED.value,
+    Result.UPDATED: Result.UPDATED.value,
+    Result.RESTORED: Result.UPDATED.value,
+    Result.ADOPTED: Result.ADOPTED.value,
+    Result.DELETED: Result.DELETED.value,
+    Result.FAILED: Result.FAILED.value,
+    Result.UNKNOWN: Result.UNKNOWN.value,
 }
-SHOWN_COUNTS = ("created", "updated", "failed")
+SHOWN_COUNTS = (Result.CREATED.value, Result.UPDATED.value, Result.FAILED.value)
 
 
 class Busy(BulkIdentError):
