@@ -711,3 +711,49 @@ def test_a_google_sheets_link_reads_its_tab_then_any_tab_of_the_workbook(tmp_pat
             "Roster",
             "sheet-1AbCdEfG",
         )
+
+
+def test_preview_after_a_sync_shows_updates_with_their_changes_and_deletions_with_the_guard(
+    tmp_path: Path,
+) -> None:
+    """After a sync, a changed rank is 'to update' with old and new values, the rest unchanged;
+    a renamed unit is a departure, held back while rows lack a readable account (the library's
+    guard, shown), 'to delete' once they are fixed, and held again by a zero limit."""
+
+    def counts(page: str) -> dict[str, int]:
+        found = re.search(r'id="plan-summary">([^<]*)<', page)
+        assert found is not None
+        return {w: int(n) for n, w in (p.split(" ", 1) for p in found.group(1).split(", "))}
+
+    with page_under_test(tmp_path) as t:
+        t.upload(ROSTER)
+        t.connect()
+        t.post("/preview", data={"skip_invalid": "on"})
+        t.post("/sync/start")
+        t.wait_for_job()
+        t.post("/review/cell", data={"row": "4", "col": "4", "value": "Captain"})
+        t.post("/review/cell", data={"row": "5", "col": "1", "value": "002-B"})
+        page = t.post("/preview", data={"skip_invalid": "on", "delete_missing": "on"}).text
+        assert counts(page) == {
+            "to update": 1,
+            "to create": 1,
+            "unchanged": 23,
+            "not in roster": 1,
+            "invalid": 3,
+            "duplicate": 1,
+        }
+        update = re.search(r'data-group="to update">.*?</details>', page, re.S)
+        assert update is not None
+        assert "rank: Chief of Police → Captain" in update.group(0)
+        assert 'id="guard">Not deleted: 2 roster rows without a readable account' in page
+        for row in ("26", "27"):
+            t.post("/review/cell", data={"row": row, "col": "0", "value": ACCOUNT_B})
+        page = t.post("/preview", data={"skip_invalid": "on", "delete_missing": "on"}).text
+        assert counts(page)["to delete"] == 1
+        deleted = re.search(r'data-group="to delete">.*?</details>', page, re.S)
+        assert deleted is not None
+        assert "<td>002</td>" in deleted.group(0)
+        guarded = t.post(
+            "/preview", data={"skip_invalid": "on", "delete_missing": "on", "max_delete": "0"}
+        ).text
+        assert "more than --max-delete 0" in guarded

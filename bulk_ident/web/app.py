@@ -100,7 +100,10 @@ class TokenGate:
         self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] == "websocket":  # the page has none: refuse before anything else
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         conn = HTTPConnection(scope)
@@ -522,11 +525,12 @@ class Page:
                     stop=job.stopped, on_wait=job.on_wait, on_page=job.on_page
                 )
                 if result.failure is not None:
+                    job.phase = "stopped"
                     job.error = f"the account list could not be fetched: {_failure(result)}"
                 elif result.stopped:
-                    job.message = "stopped: fetch again to go on from the last page"
+                    job.phase = "stopped: fetch again to go on from the last page"
                 else:
-                    job.message = f"fetched {plural(result.fetched, 'account')}"
+                    job.phase = f"fetched {plural(result.fetched, 'account')}"
                 return result
 
             self.runner.start("account list", work)

@@ -43,12 +43,11 @@ def plan_groups(report: ImportReport) -> dict[str, list[PlanLine]]:
             unit = step.unit_num
             if step.checked is not None and step.checked.norm.unit_num is not None:
                 unit = step.checked.norm.unit_num
-            detail = change_text(step.changes) if step.act is not Act.CREATE else ""
             if step.act in (Act.CREATE, Act.SETTLE, Act.RECREATE):
                 detail = note
-            groups.setdefault(word, []).append(
-                PlanLine(step.row, step.account, unit, detail or note)
-            )
+            else:
+                detail = change_text(step.changes) or note
+            groups.setdefault(word, []).append(PlanLine(step.row, step.account, unit, detail))
     for r in report.reports:
         if r.result in (Result.INVALID, Result.DUPLICATE):
             groups.setdefault(str(r.result), []).append(PlanLine(r.row, r.account, "", r.error))

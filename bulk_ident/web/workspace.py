@@ -258,7 +258,7 @@ class Workspace:
         if self.env.get(API_KEY_ENV, "").strip():
             try:
                 self._key = Secret(load_api_key(env=self.env, key_file=None))
-                self.key_origin = f"the {API_KEY_ENV} variable"
+                self.key_origin = f"from the {API_KEY_ENV} variable"
             except InputError as err:
                 self.key_error = str(err)
 
