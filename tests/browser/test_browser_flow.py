@@ -170,6 +170,14 @@ def test_the_whole_flow_in_a_browser(tmp_path: Path, browser: Any) -> None:
             held = len(sandbox.identifiers())
             assert 3 <= held < 26, held
             page.click("#start")
+            # The stopped run's page also links to its results: wait for this run's end.
+            page.wait_for_function(
+                "n => { const j = document.querySelector('#job');"
+                " return j !== null && j.dataset.state === 'ended'"
+                " && Number(j.dataset.created) === n"
+                " && document.querySelector('#phase').textContent === 'finished' }",
+                arg=26 - held,
+            )
             page.wait_for_selector("#to-results")
             timings["preview and sync"] = time.monotonic() - mark
 
