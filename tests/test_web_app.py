@@ -596,6 +596,7 @@ def test_the_scheduled_sync_file_holds_source_mapping_and_defaults_but_no_key(
                 "source": str(roster),
                 "map": {"Callsign No": "unitNum"},
                 "defaults": {"department": 'LS "PD"'},
+                "skip_invalid": True,
                 "delete_missing": True,
                 "max_delete": 3,
             }

@@ -733,6 +733,8 @@ class Page:
                     defaults=options.defaults,
                     delete_missing=ws.sync.delete_missing,
                     max_delete=ws.sync.max_delete,
+                    skip_invalid=ws.sync.skip_invalid,
+                    encoding=options.encoding,
                 )
             )
             await run_in_threadpool(write_config, config, text)

@@ -28,6 +28,8 @@ class SyncFile:
     defaults: Sequence[str]  # the --default strings: property=value
     delete_missing: bool
     max_delete: int | None = None
+    skip_invalid: bool = False
+    encoding: str | None = None
 
 
 def toml_string(text: str) -> str:
@@ -71,8 +73,12 @@ def config_text(sync: SyncFile) -> str:
     ]
     if sync.sheet is not None:
         lines.append(f"sheet = {toml_string(sync.sheet)}")
+    if sync.encoding is not None:
+        lines.append(f"encoding = {toml_string(sync.encoding)}")
     lines.append(f"map = {_table(maps)}")
     lines.append(f"defaults = {_table(defaults)}")
+    if sync.skip_invalid:
+        lines.append("skip_invalid = true")
     lines.append(f"delete_missing = {'true' if sync.delete_missing else 'false'}")
     if sync.max_delete is not None:
         lines.append(f"max_delete = {sync.max_delete}")

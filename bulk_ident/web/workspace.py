@@ -418,7 +418,10 @@ class Workspace:
         except InputError:
             return []
         rows = [(roster.header_row, roster.columns)]
-        rows += [(r.number, r.values) for r in roster.rows if r.number <= HEADER_SEARCH_ROWS]
+        for r in roster.rows:
+            if r.number > HEADER_SEARCH_ROWS:
+                break  # rows come in order: the rest of the roster is not needed
+            rows.append((r.number, r.values))
         self._candidates = [(n, _trimmed(cells)) for n, cells in rows]
         return self._candidates
 
