@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo bench clean
+.PHONY: test lint typecheck pytest test-browser chromium demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,16 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q --cov --cov-report=term:skip-covered
 
 test: lint typecheck pytest
+
+# The page's browser tests alone (tests/browser/); `make test` runs them too when chromium is here,
+# and reports them skipped ("no chromium: apt-get install chromium") when it is not.
+test-browser: $(STAMP)
+	$(BIN)/pytest -q -ra -m browser
+
+# Debian's chromium for those tests (needs root); Playwright's own browser download is never used.
+chromium:
+	command -v chromium >/dev/null 2>&1 || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 demo: $(STAMP)
 	$(BIN)/python samples/demo.py

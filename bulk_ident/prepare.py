@@ -249,6 +249,18 @@ class Prepared:
             yield checked
         self.warnings.extend(self.roster.warnings)
 
+    def check_row(self, row: Row) -> Checked:
+        """One row checked exactly as the stream checks it (cell notes, the normaliser, the
+        account settled), but for duplicates, which need the other rows (`Duplicates`): for a
+        page that edits a cell and checks its row again."""
+        norm = self.normaliser(row.number, row.values)
+        if row.notes:
+            norm = self._with_notes(norm, row)
+        unsettled = None
+        if norm.refs:
+            unsettled, norm = norm, settle(norm, self.resolver)
+        return Checked(row, norm, None, None, unsettled)
+
     def _with_notes(self, norm: Normalised, row: Row) -> Normalised:
         """Cells that can't be used as shown (an error, a formula never calculated, a merge across
         columns) make the row invalid when the columns are sent."""

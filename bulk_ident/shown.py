@@ -1,5 +1,5 @@
 """How a cell's text is quoted in a message: short, one line, and honest about letters that only
-look like ASCII (a Greek `Υ` reads like a `Y` on screen, so its code point is named)."""
+look like ASCII (a Greek capital upsilon reads like a Y on screen, so its code point is named)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ _NAMED = 3  # code points named in one message at most
 
 def lookalike(ch: str) -> bool:
     """A character outside Latin-1 that can pass for ASCII on screen: Greek, Cyrillic and other
-    letters shaped like Latin ones, fullwidth and mathematical forms, and invisible or odd spaces."""
+    letters shaped like Latin ones, fullwidth and mathematical forms, invisible or odd spaces."""
     if ord(ch) <= 0xFF:
         return False
     if unicodedata.category(ch) in ("Zs", "Cf"):

@@ -7,6 +7,7 @@ from bulk_ident.cli import (  # noqa: F401 - importing registers the commands
     commands,
     sync_cmd,
     tools,
+    ui_cmd,
 )
 from bulk_ident.cli.base import cli, main, run
 

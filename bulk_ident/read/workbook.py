@@ -11,6 +11,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from xml.etree import ElementTree
 
 from bulk_ident.errors import InputError
@@ -28,7 +29,7 @@ from bulk_ident.read.roster import (
     header_columns,
     quote,
 )
-from bulk_ident.read.sources import Source
+from bulk_ident.read.sources import Source, local_source
 from bulk_ident.read.xlsx_rows import SheetRow, read_rows
 from bulk_ident.read.xlsx_scan import (
     Package,
@@ -254,3 +255,25 @@ def _choose_sheet(
     if not chosen.visible:
         warnings.append(f"{name}: sheet '{chosen.name}' is hidden in Excel; reading it as asked.")
     return chosen
+
+
+def sheet_names(source: Source | Path) -> list[tuple[str, bool]]:
+    """The worksheets of an .xlsx/.xlsm in tab order, each with whether it is visible (for a page
+    that lets the user pick one; ``read_roster(sheet=NAME)`` then reads it). Charts are left out;
+    InputError for a file that is not a readable workbook, as reading it would say."""
+    if isinstance(source, Path):
+        source = local_source(source)
+    name, data = source.name, source.data
+    damaged = (
+        f"{name} is not a valid Excel workbook (damaged, or not really {source.suffix.lower()}):"
+        " open it in Excel and save it again as .xlsx."
+    )
+    if not data.startswith(_ZIP_MAGIC):
+        raise InputError(damaged)
+    try:
+        package = Package(zipfile.ZipFile(io.BytesIO(data)))
+    except PackageError as err:
+        raise InputError(f"{name} {err}.") from None
+    except _DAMAGE:
+        raise InputError(damaged) from None
+    return [(s.name, s.visible) for s in package.sheets if s.kind == "worksheet"]
