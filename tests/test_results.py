@@ -15,8 +15,9 @@ from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
 from openpyxl import load_workbook
 
 from bulk_ident.cli import cli
+from bulk_ident.columns import property_for
 from bulk_ident.errors import InputError
-from bulk_ident.identifier import PROPERTIES, property_for
+from bulk_ident.identifier import PROPERTIES
 from bulk_ident.prepare import prepare
 from bulk_ident.report.report import API_COLUMNS, default_output
 from bulk_ident.report.results import check_output, neutralise_csv, write_table
