@@ -24,7 +24,8 @@ from bulk_ident.jobs import community_of
 from bulk_ident.prepare import prepare
 from bulk_ident.read.roster import collector_paused
 from bulk_ident.sync import state
-from bulk_ident.sync.journal import _VALUE_COLUMNS, Entries, Journal, values_key, values_of
+from bulk_ident.sync.journal import Entries, Journal, values_key, values_of
+from bulk_ident.sync.journal_db import VALUE_COLUMNS
 from bulk_ident.sync.plan import PlanOptions, plan_sync, vouched_accounts
 
 BASE_URL = "http://127.0.0.1:9"  # never contacted: a re-run with nothing to send sends nothing
@@ -38,8 +39,8 @@ def imported_journal(roster: Path, env: dict[str, str]) -> Path:
     path = state.default_journal_path(community, env)
     with collector_paused():
         rows = [c for c in prepare(roster).rows if c.valid]
-    cols = ", ".join(_VALUE_COLUMNS)
-    marks = ", ".join("?" for _ in _VALUE_COLUMNS)
+    cols = ", ".join(VALUE_COLUMNS)
+    marks = ", ".join("?" for _ in VALUE_COLUMNS)
     with Journal.open(path, community) as journal:
         conn = journal._conn
         with conn:
@@ -155,7 +156,7 @@ def bench_plan(roster: Path) -> None:
             pandas_import = time.perf_counter() - started
 
             def with_pandas() -> int:
-                cols = ", ".join(_VALUE_COLUMNS)
+                cols = ", ".join(VALUE_COLUMNS)
                 known = pd.read_sql_query(
                     f"SELECT account, unit_key, state, scope, ident_id, {cols} FROM rows"
                     " WHERE community = ?",
@@ -164,7 +165,7 @@ def bench_plan(roster: Path) -> None:
                 )
                 frame = pd.DataFrame.from_records(
                     [(*c.key, *values_of(c.norm.payload)) for c in rows],  # type: ignore[misc,arg-type]
-                    columns=["account", "unit_key", *_VALUE_COLUMNS],
+                    columns=["account", "unit_key", *VALUE_COLUMNS],
                 )
                 joined = frame.merge(
                     known,
@@ -175,7 +176,7 @@ def bench_plan(roster: Path) -> None:
                 )
                 both = joined["_merge"] == "both"
                 same = both & (joined["state"] == "created") & (joined["scope"] == roster.stem)
-                for col in _VALUE_COLUMNS:
+                for col in VALUE_COLUMNS:
                     same &= joined[col].astype(str) == joined[f"{col}_j"].astype(str)
                 departures = (joined["_merge"] == "right_only") & (joined["scope"] == roster.stem)
                 return int(same.sum()) + int(departures.sum())

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from bulk_ident.config_lines import KeyPath, key_lines
 from bulk_ident.errors import InputError
 from bulk_ident.jobs import ImportOptions
 from bulk_ident.net import API_KEY_ENV, DEFAULT_BASE_URL, check_base_url, load_api_key
@@ -213,13 +214,11 @@ def parse_config(
         reason = said[: found.start()].strip() if found else said
         where = f"{name}, line {found.group(1)}" if found else name
         raise InputError(f"{where}: not valid TOML ({reason[:1].lower()}{reason[1:]})") from None
-    reader = _Reader(name, folder, env, _key_lines(text))
+    reader = _Reader(name, folder, env, key_lines(text))
     return reader.config(data, dry_run)
 
 
 # -- reading the tables ---------------------------------------------------------------------------
-
-_Path = tuple[str | int, ...]
 
 
 @dataclass
@@ -227,9 +226,9 @@ class _Reader:
     name: str
     folder: Path
     env: Mapping[str, str]
-    lines: dict[_Path, int]
+    lines: dict[KeyPath, int]
     label: str = ""  # "[community]", "[[roster]] 'lspd'"
-    section: _Path = ()
+    section: KeyPath = ()
     names: dict[str, int] = field(default_factory=dict)
 
     def where(self, *key: str | int) -> str:
@@ -242,7 +241,7 @@ class _Reader:
         head = f"{self.name}, line {line}" if line is not None else self.name
         return f"{head}: {self.label}" if self.label else head
 
-    def fail(self, key: str | int | _Path, message: str) -> InputError:
+    def fail(self, key: str | int | KeyPath, message: str) -> InputError:
         """The error for ``key`` (or a path of keys: ``("map", "Badge")``)."""
         path = key if isinstance(key, tuple) else (key,)
         return InputError(f"{self.where(*path)}: {message}")
@@ -550,86 +549,6 @@ def _shown(value: object) -> str:
 def _did_you_mean(key: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-# -- where each key is written --------------------------------------------------------------------
-
-_BARE: Final = r"[A-Za-z0-9_-]+"
-_BASIC: Final = r'"(?:[^"\\]|\\.)*"'
-_LITERAL: Final = r"'[^']*'"
-_PART: Final = rf"(?:{_BARE}|{_BASIC}|{_LITERAL})"
-_DOTTED: Final = rf"{_PART}(?:\s*\.\s*{_PART})*"
-_KEY_LINE: Final = re.compile(rf"\s*({_DOTTED})\s*=")
-_TABLE_LINE: Final = re.compile(rf"\s*\[\s*({_DOTTED})\s*\]")
-_ARRAY_LINE: Final = re.compile(rf"\s*\[\[\s*({_DOTTED})\s*\]\]")
-_PARTS: Final = re.compile(_PART)
-
-
-def _key_parts(text: str) -> list[str]:
-    parts = []
-    for raw in _PARTS.findall(text):
-        if raw.startswith('"'):
-            try:
-                parts.append(str(json.loads(raw)))
-            except ValueError:
-                parts.append(raw[1:-1])
-        elif raw.startswith("'"):
-            parts.append(raw[1:-1])
-        else:
-            parts.append(raw)
-    return parts
-
-
-def _key_lines(text: str) -> dict[_Path, int]:
-    """The line of each key and table, by its path (``("roster", 0, "map", "Badge")``).
-
-    tomllib gives no positions, so the text is scanned: table headers, then ``key =`` at the
-    start of a line, outside multi-line strings. Only messages use it: a key it misses is
-    reported at its table's line instead.
-    """
-    lines: dict[_Path, int] = {}
-    counts: dict[str, int] = {}
-    section: _Path = ()
-    quote: str | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
-        if quote is not None:
-            if line.count(quote) % 2 == 1:
-                quote = None
-            continue
-        array = _ARRAY_LINE.match(line)
-        table = None if array else _TABLE_LINE.match(line)
-        if array or table:
-            found = array or table
-            assert found is not None
-            parts: _Path = tuple(_key_parts(found.group(1)))
-            if array:
-                head = str(parts[0])
-                counts[head] = counts.get(head, -1) + 1
-                section = (*parts, counts[head]) if len(parts) == 1 else parts
-            else:
-                section = _in_array(parts, counts)
-            lines.setdefault(section, number)
-            continue
-        key = _KEY_LINE.match(line)
-        if key is None:
-            continue
-        path = (*section, *_key_parts(key.group(1)))
-        for end in range(len(section) + 1, len(path) + 1):
-            lines.setdefault(path[:end], number)
-        rest = line[key.end() :]
-        for mark in ('"""', "'''"):
-            if rest.count(mark) % 2 == 1:
-                quote = mark
-                break
-    return lines
-
-
-def _in_array(parts: _Path, counts: Mapping[str, int]) -> _Path:
-    """``[roster.map]`` is the map of the latest ``[[roster]]``: ("roster", n, "map")."""
-    head = str(parts[0])
-    if head in counts and len(parts) > 1:
-        return (head, counts[head], *parts[1:])
-    return parts
 
 
 # -- the example ----------------------------------------------------------------------------------

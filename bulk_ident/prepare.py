@@ -14,6 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bulk_ident.columns import (
+    HeaderMap,
+    header_key,
+    looks_like_header,
+    map_headers,
+    parse_assignments,
+    parse_defaults,
+    property_for,
+)
 from bulk_ident.errors import InputError
 from bulk_ident.identifier import (
     ACCOUNT,
@@ -21,18 +30,11 @@ from bulk_ident.identifier import (
     ACCOUNT_KEY_WORDS,
     ACCOUNT_KEYS,
     AccountRef,
-    HeaderMap,
     Normalised,
     Normaliser,
     Problem,
     canonical_uuid,
-    header_key,
-    looks_like_header,
-    map_headers,
-    parse_assignments,
-    parse_defaults,
     parse_value,
-    property_for,
 )
 from bulk_ident.read.roster import NoteKind, Roster, Row, read_roster
 from bulk_ident.read.sources import Source, local_source

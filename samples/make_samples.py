@@ -96,8 +96,8 @@ def write_xlsx(path: Path) -> None:
     for col, width in zip("ABCDEFGHIJ", (40, 12, 20, 16, 18, 16, 12, 10, 11, 30), strict=True):
         ws.column_dimensions[col].width = width
     # Data as typed: the unit-number column is text so "007" keeps its zeros when edited.
-    for row in ws.iter_rows(min_row=6, min_col=2, max_col=2):
-        row[0].number_format = "@"
+    for cells in ws.iter_rows(min_row=6, min_col=2, max_col=2):
+        cells[0].number_format = "@"
     wb.save(path)
 
 

@@ -44,7 +44,7 @@ def validated(count: int) -> list[dict[str, Any]]:
     ]
 
 
-MIXED = [
+MIXED: list[dict[str, Any]] = [
     {
         "uuid": uuid_of(1),
         "username": "JDoe",

@@ -516,10 +516,11 @@ def test_retry_after_is_capped(header: str, expected: float | None) -> None:
 
 def raise_like_httpx(error: type[httpx.RequestError], cause: BaseException) -> Handler:
     """Raise as httpx does: the socket error, wrapped by httpcore, wrapped again by httpx."""
-    core = {
+    wrapped: dict[type[httpx.RequestError], type[Exception]] = {
         httpx.ConnectError: httpcore.ConnectError,
         httpx.ConnectTimeout: httpcore.ConnectTimeout,
-    }[error]
+    }
+    core = wrapped[error]
 
     def handle(request: httpx.Request) -> httpx.Response:
         try:

@@ -8,6 +8,14 @@ from typing import Any
 
 import pytest
 
+from bulk_ident.columns import (
+    HeaderMap,
+    looks_like_header,
+    map_headers,
+    parse_assignments,
+    parse_defaults,
+    property_for,
+)
 from bulk_ident.errors import InputError
 from bulk_ident.identifier import (
     ACCOUNT,
@@ -17,16 +25,10 @@ from bulk_ident.identifier import (
     PROPERTIES,
     TEXT_PROPERTIES,
     AccountRef,
-    HeaderMap,
     Normalised,
     Normaliser,
     canonical_uuid,
-    looks_like_header,
-    map_headers,
-    parse_assignments,
-    parse_defaults,
     parse_value,
-    property_for,
 )
 
 ACCOUNT_A = "3fa85f64-5717-4562-b3fc-2c963f66afa6"

@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from bulk_ident.read.numfmt import (
-    BUILTIN_FORMATS,
-    compile_format,
-    format_number,
-    is_date_format,
-    serial_from_iso,
-)
+from bulk_ident.read.datefmt import serial_from_iso
+from bulk_ident.read.numfmt import BUILTIN_FORMATS, compile_format, format_number, is_date_format
 
 SECOND = 1 / 86400
 

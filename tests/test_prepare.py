@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import cast
 
 import pytest
 from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
 
 from bulk_ident.cad.accounts import AccountDirectory
 from bulk_ident.errors import InputError
-from bulk_ident.identifier import DEFAULTS, Normalised
+from bulk_ident.identifier import DEFAULTS, Normalised, Payload
 from bulk_ident.prepare import Duplicates, ReadOptions, api_text, prepare
 from bulk_ident.report.report import API_COLUMNS, check_sheet, payload_lines
 from bulk_ident.words import Result
@@ -29,7 +30,8 @@ def find_duplicates(rows: list[Normalised]) -> dict[int, int]:
 
 
 def _n(row: int, account: str | None, unit: str | None, valid: bool = True) -> Normalised:
-    return Normalised(row, account, unit, {} if valid else None)
+    # An empty payload: duplicates are found by key, whatever the payload holds.
+    return Normalised(row, account, unit, cast(Payload, {}) if valid else None)
 
 
 @pytest.mark.parametrize(

@@ -115,8 +115,8 @@ def test_a_zip_bomb_is_refused(tmp_path: Path) -> None:
 
 def test_80000_error_cells_take_linear_work(tmp_path: Path) -> None:
     """80,000 <c t="e"/> cells are read in one pass over the XML: the work is its size, not more."""
-    rows = b"".join(b'<row r="%d">' % (r + 3) + b'<c t="e"/>' * 1000 + b"</row>" for r in range(80))
-    data = with_sheet(rows)
+    xml = b"".join(b'<row r="%d">' % (r + 3) + b'<c t="e"/>' * 1000 + b"</row>" for r in range(80))
+    data = with_sheet(xml)
     path = write(tmp_path, "errors.xlsx", data)
     roster = read_all(path)
     assert [r.number for r in roster.rows] == [2]  # error cells with no text show nothing

@@ -12,6 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from openpyxl.styles.numbers import BUILTIN_FORMATS as OPENPYXL_BUILTIN
+from openpyxl.utils.datetime import CALENDAR_MAC_1904
 
 from bulk_ident.read.roster import CellNote, NoteKind, Row, read_roster
 
@@ -103,7 +104,7 @@ def test_golden_dates_read_as_displayed_and_match_the_csv_twin(tmp_path: Path) -
 def test_a_date_system_of_1904_is_followed(tmp_path: Path) -> None:
     """A workbook saved with the 1904 date system shows its serials from 1904-01-01."""
     wb = openpyxl.Workbook()
-    wb.epoch = openpyxl.utils.datetime.CALENDAR_MAC_1904
+    wb.epoch = CALENDAR_MAC_1904
     ws = wb.active
     assert ws is not None
     ws.append(["Unit Number", "When"])

@@ -57,7 +57,7 @@ def members(count: int) -> list[dict[str, Any]]:
     ]
 
 
-SPECIAL = [
+SPECIAL: list[dict[str, Any]] = [
     {"uuid": uuid_of(0x90000001), "username": "newbie", "status": 0},
     {"uuid": uuid_of(0x90000002), "username": "lapsed", "status": 2},
     {"uuid": uuid_of(0x90000003), "username": "gone", "status": 3},
@@ -324,7 +324,7 @@ def test_an_old_cache_is_fetched_again(
     world.fetch()
     world.time.now += 25 * HOUR
     path = roster(world.tmp, USERNAMES, [["user1", "1-A", "", ""]])
-    options = {} if max_age is None else {"accounts_max_age": parse_age(max_age)}
+    options: dict[str, Any] = {} if max_age is None else {"accounts_max_age": parse_age(max_age)}
     report = world.run(path, **options)
     assert report.exit_code == 0
     assert world.count(LIST) == (6 if fetched_again else 5)  # validated: one page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,8 +15,9 @@ from conftest import ACCOUNT_A, ACCOUNT_B, RosterWriter
 from openpyxl import load_workbook
 
 from bulk_ident.cli import cli
+from bulk_ident.columns import property_for
 from bulk_ident.errors import InputError
-from bulk_ident.identifier import PROPERTIES, property_for
+from bulk_ident.identifier import PROPERTIES
 from bulk_ident.prepare import prepare
 from bulk_ident.report.report import API_COLUMNS, default_output
 from bulk_ident.report.results import check_output, neutralise_csv, write_table
@@ -25,10 +26,10 @@ from bulk_ident.report.template import TEMPLATE_ORDER, write_template
 TRICKY = ["007", "=1+1", "@x", "+12", "-5", "-a", "+a", "Zoë Müller", "a & <b>", "  pad  ", "🚓"]
 
 
-def _calamine_rows(path: Path, sheet: int = 0) -> list[list[object]]:
+def _calamine_rows(path: Path, sheet: int = 0) -> Sequence[Sequence[object]]:
     workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     try:
-        rows: list[list[object]] = workbook.get_sheet_by_index(sheet).to_python()
+        rows: Sequence[Sequence[object]] = workbook.get_sheet_by_index(sheet).to_python()
     finally:
         workbook.close()
     return rows
@@ -106,8 +107,10 @@ def test_xlsx_results_hold_every_row_and_column(tmp_path: Path, xlsx_roster: Ros
         [4, "invalid"],
         [5, "duplicate"],
     ]
-    assert values[2][7].startswith("column 'Account UUID': 'nope' is not an account UUID (like ")
-    assert "column 'Status': 'Patrol' is not a status" in values[2][7]
+    problems = values[2][7]
+    assert isinstance(problems, str)
+    assert problems.startswith("column 'Account UUID': 'nope' is not an account UUID (like ")
+    assert "column 'Status': 'Patrol' is not a status" in problems
     assert values[3][7] == "duplicate of row 3 (same account and unit number)"
     api = dict(zip(values[0][8:], values[1][8:], strict=True))
     assert api["API accountUuid"] == ACCOUNT_A

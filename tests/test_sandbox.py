@@ -761,7 +761,7 @@ def test_faults_apply_to_patch_and_delete() -> None:
 
 def test_account_look_ups_are_fault_free(http: httpx.Client, accounts_file: Path) -> None:
     """Listing accounts and finding one never fail, drop or stall, whatever the faults."""
-    config = {"fail": 1.0, "lose": 1.0, "slow": 1.0, "slow_seconds": 5.0}
+    config: dict[str, Any] = {"fail": 1.0, "lose": 1.0, "slow": 1.0, "slow_seconds": 5.0}
     with serve(accounts=load_accounts(accounts_file), **config) as sandbox:
         listing = call(http, sandbox, "GET", "/v2/general/accounts")
         found = call(http, sandbox, "GET", "/v2/general/accounts/account", username="jdoe")

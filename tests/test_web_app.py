@@ -28,6 +28,7 @@ from web_helpers import (
 from bulk_ident.prepare import ReadOptions, prepare
 from bulk_ident.web.app import XLSX, PageSettings, create_app
 from bulk_ident.web.workspace import Workspace
+from bulk_ident.words import Result
 
 STATUS = 6  # the sample roster's Status column
 ROSTER = SAMPLES / "roster.xlsx"
@@ -338,7 +339,7 @@ def test_the_corrected_roster_keeps_rows_where_they_were_with_the_fix(tmp_path: 
     assert {n: v for n, v in got.items() if n != 25} == {
         n: v for n, v in original.items() if n != 25
     }
-    assert back.tally["invalid"] == 2
+    assert back.tally[Result.INVALID] == 2
 
 
 # -- 4. connect -----------------------------------------------------------------------------------
@@ -466,7 +467,12 @@ def test_stop_then_resume_creates_each_row_exactly_once(tmp_path: Path) -> None:
     from the same journal: 25 identifiers, none twice."""
     server = FakeCommunity()
     with page_under_test(tmp_path, server=server) as t:
-        server.after_post = lambda posts: t.page.runner.stop() if posts == 3 else None
+
+        def stop_after_three(posts: int) -> None:
+            if posts == 3:
+                t.page.runner.stop()
+
+        server.after_post = stop_after_three
         t.upload(ROSTER)
         t.connect()
         t.post("/preview", data={"skip_invalid": "on"})
@@ -671,8 +677,8 @@ def test_the_key_never_appears_in_any_response_or_file(tmp_path: Path) -> None:
         assert len(server.units()) == 26
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(written) > 5
-    for path in written:
-        assert KEY.encode() not in path.read_bytes(), path
+    for file in written:
+        assert KEY.encode() not in file.read_bytes(), file
 
 
 def test_a_google_sheets_link_reads_its_tab_then_any_tab_of_the_workbook(tmp_path: Path) -> None:

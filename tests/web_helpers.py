@@ -60,10 +60,12 @@ class PageUnderTest:
     workdir: Path
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.client.get(path, **kwargs)
+        response: httpx.Response = self.client.get(path, **kwargs)
+        return response
 
     def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.client.post(path, **kwargs)
+        response: httpx.Response = self.client.post(path, **kwargs)
+        return response
 
     def upload(self, path: Path) -> httpx.Response:
         """Drop a roster file into the page."""

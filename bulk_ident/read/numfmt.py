@@ -1,19 +1,20 @@
 """Excel number formats: the text en-US Excel shows for a number under a format code.
 
 Pure functions over (value, format code): General numbers, digit formats (0 # ? , . % E+),
-literal text, sections and conditions, and dates, times and durations in the 1900 (with Lotus's
-1900-02-29) and 1904 date systems. A format this module can't reproduce exactly renders as None
-with a reason, so the caller can fall back and say so.
+literal text, sections and conditions, and date sections (rendered by ``datefmt.py``). A format
+this module can't reproduce exactly renders as None with a reason, so the caller can fall back
+and say so.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import math
 import re
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+
+from bulk_ident.read.datefmt import render_date
 
 __all__ = [
     "BUILTIN_FORMATS",
@@ -23,7 +24,6 @@ __all__ = [
     "general_number",
     "is_date_format",
     "is_simple_format",
-    "serial_from_iso",
 ]
 
 # en-US Excel's built-in formats. 14 and 22 follow the system short date (m/d/yyyy); 47 is
@@ -67,23 +67,6 @@ BUILTIN_FORMATS: dict[int, str] = {
     49: "@",
 }
 
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
-_DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
-_MS_PER_DAY = 86_400_000
-_LAST_SERIAL = 2_958_466  # 10000-01-01 in the 1900 system: Excel shows ##### from here on
 _LONG_DATE = "dddd, mmmm d, yyyy"  # [$-F800]: the en-US system long date
 _LONG_TIME = "h:mm:ss AM/PM"  # [$-F400]: the en-US system time
 
@@ -125,22 +108,6 @@ def format_number(value: float, code: str) -> str:
 def is_date_format(code: str) -> bool:
     """True when the format shows dates, times or durations."""
     return any(s.kind == "date" for s in compile_format(code).sections)
-
-
-def serial_from_iso(text: str, date1904: bool = False) -> float | None:
-    """An ISO 8601 date-time (a t="d" cell) as an Excel serial number, or None if unreadable."""
-    try:
-        moment = dt.datetime.fromisoformat(text.strip().removesuffix("Z"))
-    except ValueError:
-        try:
-            moment = dt.datetime.combine(dt.date(1899, 12, 30), dt.time.fromisoformat(text))
-        except ValueError:
-            return None
-    base = dt.datetime(1904, 1, 1) if date1904 else dt.datetime(1899, 12, 30)
-    serial = (moment.replace(tzinfo=None) - base) / dt.timedelta(days=1)
-    if not date1904 and serial < 61:
-        serial -= 1  # before Lotus's 1900-02-29, serials are one lower than the real calendar
-    return serial
 
 
 # --------------------------------------------------------------------------- parsed formats
@@ -336,7 +303,7 @@ class Format:
         if section.problem:
             return None
         if section.kind == "date":
-            return _render_date(section, number, date1904)
+            return render_date(_date_tokens(section), number, date1904)
         if section.kind == "number":
             rendered = _render_number(section, abs(number))
             if rendered is None:
@@ -378,6 +345,14 @@ class Format:
         if value < 0:
             return sections[1], abs(value)
         return sections[2], value
+
+
+def _date_tokens(section: _Section) -> list[tuple[str, str]]:
+    """A date section's tokens; a system format ([$-F800]) stands for the en-US one it names."""
+    system = next((t for t in section.tokens if t[0] == "system"), None)
+    if system is None:
+        return section.tokens
+    return compile_format(system[1]).sections[0].tokens
 
 
 def _meets(value: float, condition: tuple[str, float]) -> bool:
@@ -561,123 +536,3 @@ def _render_scientific(section: _Section, value: float) -> str | None:
     exp_sign = "-" if power < 0 else ("+" if sign == "+" else "")
     exp_text = str(abs(power)).rjust(len(exponent), "0")
     return "".join(lits_before) + text + "E" + exp_sign + exp_text + "".join(lits_after)
-
-
-# --------------------------------------------------------------------------- dates and times
-
-
-def _render_date(section: _Section, value: float, date1904: bool) -> str | None:
-    if value < 0:
-        return None  # Excel fills the cell with ##### for negative dates and times
-    tokens = list(section.tokens)
-    system = next((t for t in tokens if t[0] == "system"), None)
-    if system is not None:
-        tokens = compile_format(system[1]).sections[0].tokens
-    fields = [(i, k, v) for i, (k, v) in enumerate(tokens) if k not in {"lit", "frac", "ampm"}]
-    minute_at = _minute_positions(fields)
-    twelve_hour = any(k == "ampm" for k, _ in tokens)
-    decimals = max((len(v) for k, v in tokens if k == "frac"), default=0)
-    if decimals > 3:
-        return None
-    has_time = any(k in {"h", "s", "elapsed", "ampm"} for _, k, _ in fields) or bool(minute_at)
-    # Excel rounds to the finest unit it shows (a tenth of a second for ss.0, else a second),
-    # then truncates each field; a date alone is only rounded to the millisecond.
-    unit = 10 ** (3 - decimals) if has_time else 1
-    total = math.floor(value * _MS_PER_DAY / unit + 0.5) * unit
-    days, ms = divmod(total, _MS_PER_DAY)
-    date = _calendar_date(days, date1904)
-    if date is None:
-        return None
-    year, month, day = date
-    weekday = (days + (1462 if date1904 else 0) + 6) % 7  # Excel: serial 1 is a Sunday
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-
-    out: list[str] = []
-    for i, (kind, text) in enumerate(tokens):
-        width = len(text)
-        if kind == "lit":
-            out.append(text)
-        elif kind == "y":
-            out.append(f"{year % 100:02d}" if width <= 2 else f"{year:04d}")
-        elif kind == "m" and i in minute_at:
-            out.append(f"{minutes:02d}" if width >= 2 else str(minutes))
-        elif kind == "m":
-            out.append(
-                str(month)
-                if width == 1
-                else f"{month:02d}"
-                if width == 2
-                else _MONTHS[month - 1][:3]
-                if width == 3
-                else _MONTHS[month - 1][0]
-                if width == 5
-                else _MONTHS[month - 1]
-            )
-        elif kind == "d":
-            out.append(
-                str(day)
-                if width == 1
-                else f"{day:02d}"
-                if width == 2
-                else _DAYS[weekday][:3]
-                if width == 3
-                else _DAYS[weekday]
-            )
-        elif kind == "h":
-            hour = (hours % 12 or 12) if twelve_hour else hours
-            out.append(f"{hour:02d}" if width >= 2 else str(hour))
-        elif kind == "s":
-            out.append(f"{seconds:02d}" if width >= 2 else str(seconds))
-        elif kind == "frac":
-            out.append("." + f"{millis:03d}"[: len(text)])
-        elif kind == "ampm":
-            pm = hours >= 12
-            if len(text) == 5:
-                word = "PM" if pm else "AM"
-                out.append(word.lower() if text[0].islower() else word)
-            else:
-                letter = "P" if pm else "A"
-                out.append(letter.lower() if text[0].islower() else letter)
-        elif kind == "elapsed":
-            unit_ms = {"h": 3_600_000, "m": 60_000, "s": 1000}[text[0]]
-            amount = total // unit_ms
-            out.append(str(amount).rjust(len(text), "0"))
-    return "".join(out)
-
-
-def _minute_positions(fields: list[tuple[int, str, str]]) -> set[int]:
-    """Token positions of m/mm that mean minutes: right after an hour, or right before seconds."""
-    minutes = set()
-    for j, (index, kind, text) in enumerate(fields):
-        if kind != "m" or len(text) > 2:
-            continue
-        before = fields[j - 1] if j else None
-        after = fields[j + 1] if j + 1 < len(fields) else None
-        after_hour = before is not None and (
-            before[1] == "h" or (before[1] == "elapsed" and before[2][0] == "h")
-        )
-        before_seconds = after is not None and (
-            after[1] == "s" or (after[1] == "elapsed" and after[2][0] == "s")
-        )
-        if after_hour or before_seconds:
-            minutes.add(index)
-    return minutes
-
-
-def _calendar_date(days: int, date1904: bool) -> tuple[int, int, int] | None:
-    """(year, month, day) of a serial day, as Excel counts them (None past 9999-12-31)."""
-    if date1904:
-        if days + 1462 >= _LAST_SERIAL:
-            return None
-        real = dt.date(1904, 1, 1) + dt.timedelta(days=days)
-        return real.year, real.month, real.day
-    if days >= _LAST_SERIAL:
-        return None
-    if days == 0:
-        return 1900, 1, 0  # Excel shows serial 0 as January 0, 1900
-    if days == 60:
-        return 1900, 2, 29  # Lotus 1-2-3's leap day, kept by Excel
-    real = dt.date(1899, 12, 31 if days < 60 else 30) + dt.timedelta(days=days)
-    return real.year, real.month, real.day

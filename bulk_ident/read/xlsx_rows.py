@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import cast
 from xml.etree import ElementTree
 
+from bulk_ident.read.datefmt import serial_from_iso as _serial_from_iso
 from bulk_ident.read.numfmt import Format, compile_format, general_number
-from bulk_ident.read.numfmt import serial_from_iso as _serial_from_iso
 from bulk_ident.read.xlsx_scan import (
     CHUNK,
     END_DATA,

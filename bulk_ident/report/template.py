@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bulk_ident.identifier import ALIASES, DEFAULTS, MAX_LENGTH, PAGES, STATUSES
+from bulk_ident.columns import ALIASES
+from bulk_ident.identifier import DEFAULTS, MAX_LENGTH, PAGES, STATUSES
 
 _EXPLAIN: dict[str, str] = {
     "accountUuid": "Required. The member's Sonoran account UUID "

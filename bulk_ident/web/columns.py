@@ -11,7 +11,8 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from bulk_ident.identifier import ACCOUNT, ALIASES, PROPERTIES, header_key, property_for
+from bulk_ident.columns import ALIASES, header_key, property_for
+from bulk_ident.identifier import ACCOUNT, PROPERTIES
 
 # A header this close to an alias (difflib's ratio on the folded texts) is offered as that
 # property: "Acount UUID" and "Callsign No" are, "Notes" and "Joined" are not.
