@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, cast
 
+from bulk_ident.shown import shown as quoted
+
 if TYPE_CHECKING:
     from bulk_ident.columns import HeaderMap
 
@@ -142,21 +144,21 @@ def _parse_choice(prop: str, text: str) -> tuple[Any, str | None]:
         value = _parse_enum(text, STATUSES, _STATUS_INDEX)
         if value is None:
             return None, (
-                f"{text!r} is not a status; use 0, 1, 2, 3, 4, 100 or "
+                f"{quoted(text)} is not a status; use 0, 1, 2, 3, 4, 100 or "
                 + ", ".join(n.replace("_", " ").title() for n in STATUSES)
             )
         return value, None
     if prop == "page":
         value = _parse_enum(text, PAGES, _PAGE_INDEX)
         if value is None:
-            return None, f"{text!r} is not a page; use 0, 1, 2, 3, -1 or " + ", ".join(PAGES)
+            return None, f"{quoted(text)} is not a page; use 0, 1, 2, 3, -1 or " + ", ".join(PAGES)
         return value, None
     folded = text.casefold()
     if folded in _TRUE:
         return True, None
     if folded in _FALSE:
         return False, None
-    return None, f"{text!r} is not yes or no; use true/false, yes/no, y/n, 1/0, x or blank"
+    return None, f"{quoted(text)} is not yes or no; use true/false, yes/no, y/n, 1/0, x or blank"
 
 
 _CHOICES = frozenset({"status", "page", "isDispatch"})
@@ -174,7 +176,7 @@ def parse_value(prop: str, text: str) -> Any:
     if _BREAKS.search(text):
         raise ValueError("holds a line break, tab or other control character; remove it")
     if len(text) > MAX_LENGTH[prop]:
-        raise ValueError(f"is {len(text)} characters long; the limit is {MAX_LENGTH[prop]}")
+        raise ValueError(f"{quoted(text)} is too long: at most {MAX_LENGTH[prop]} characters")
     return text
 
 
@@ -196,7 +198,7 @@ def canonical_uuid(text: str) -> str:
     match = _UUID_TEXT.fullmatch(text.strip())
     if match is None:
         raise ValueError(
-            f"{text!r} is not an account UUID (like 3fa85f64-5717-4562-b3fc-2c963f66afa6)"
+            f"{quoted(text)} is not an account UUID (like 3fa85f64-5717-4562-b3fc-2c963f66afa6)"
         )
     return str(uuid.UUID("".join(match.group(2, 4, 5, 6, 7))))
 
@@ -216,7 +218,7 @@ class AccountRef(NamedTuple):  # a tuple: one is made per row, and dataclasses c
     @property
     def shown(self) -> str:
         """``username 'jdoe'``, as messages name it."""
-        return f"{ACCOUNT_KEYS.get(self.kind, 'account')} {self.value!r}"
+        return f"{ACCOUNT_KEYS.get(self.kind, 'account')} {quoted(self.value)}"
 
     def problem(self, message: str) -> Problem:
         """A problem of this reference, naming where it came from."""

@@ -267,9 +267,11 @@ def test_templated_values_are_validated_naming_their_columns() -> None:
     norm = normalise(2, [ACCOUNT_A, "A" * 200, "", "B" * 60, "X" * 70, ""])
     assert norm.payload is None
     assert [str(p) for p in norm.problems] == [
-        "column 'Badge' (unitNum=1A-{Badge}): is 73 characters long; the limit is 64",
-        "columns 'First Name', 'Last Name' (name={First Name} {Last Name}): is 261 characters "
-        "long; the limit is 255",
+        "column 'Badge' (unitNum=1A-{Badge}): '1A-" + "X" * 37 + "…' (73 characters) is too long:"
+        " at most 64 characters",
+        "columns 'First Name', 'Last Name' (name={First Name} {Last Name}): '"
+        + "A" * 40
+        + "…' (261 characters) is too long: at most 255 characters",
     ]
     fine = normalise(3, [ACCOUNT_A, "Ann", "", "Lee", "12", "n"])
     assert fine.payload is not None
@@ -502,7 +504,9 @@ def test_length_limit(prop: str) -> None:
     """Text up to the limit passes; one character more is a problem naming both lengths."""
     limit = MAX_LENGTH[prop]
     assert parse_value(prop, "é" * limit) == "é" * limit
-    with pytest.raises(ValueError, match=f"is {limit + 1} characters long; the limit is {limit}"):
+    with pytest.raises(
+        ValueError, match=rf"…' \({limit + 1} characters\) is too long: at most {limit} characters"
+    ):
         parse_value(prop, "é" * (limit + 1))
 
 
@@ -622,7 +626,10 @@ def test_normalise_reports_every_problem_naming_columns_as_written() -> None:
     problems = {p.column: p.message for p in norm.problems}
     assert sorted(problems) == sorted(columns)
     assert problems["Account ID"].startswith("'3fa85f64-5717-4562-b3fc' is not an account UUID")
-    assert problems["Unit #"] == "is 65 characters long; the limit is 64"
+    assert (
+        problems["Unit #"]
+        == "'" + "x" * 40 + "…' (65 characters) is too long: at most 64 characters"
+    )
     assert problems["Full Name"].startswith("holds a line break")
     assert problems["Unit Status"].startswith("'On Patrol' is not a status")
     assert problems["PAGE"].startswith("'Cruiser' is not a page")

@@ -54,3 +54,23 @@ def test_unusable_cells_in_sent_columns_invalidate_their_rows(tmp_path: Path) ->
         "column 'Name': C6 is a formula that was never calculated: open and save the file in Excel"
     ]
     assert any("footer" in w and "Source: county HR" in w for w in prep.warnings)
+
+
+def test_lookalike_letters_and_huge_cells_are_quoted_honestly(tmp_path: Path) -> None:
+    """A Greek capital upsilon in a status names its code point; a 5,000-character unit number is quoted
+    by its first 40 characters, and the message stays one short line (the reader refuses a
+    field over 32,767 characters itself)."""
+    path = tmp_path / "roster.csv"
+    path.write_text(
+        f"Account UUID,Unit #,Status\n{ACCOUNT_A},1,\u03a5\n{ACCOUNT_B},{'9' * 5_000},Busy\n",
+        encoding="utf-8",
+    )
+    prep = prepare(path)
+    greek, huge = prep.rows
+    assert greek.problems == [
+        "column 'Status': '\u03a5' (U+03A5 GREEK CAPITAL LETTER UPSILON) is not a status; use 0,"
+        " 1, 2, 3, 4, 100 or Unavailable, Busy, Available, Enroute, On Scene, Offline"
+    ]
+    assert huge.problems == [
+        "column 'Unit #': '" + "9" * 40 + "…' (5,000 characters) is too long: at most 64 characters"
+    ]

@@ -27,6 +27,7 @@ from bulk_ident.cad.client import (
     SonoranClient,
 )
 from bulk_ident.errors import JournalError
+from bulk_ident.shown import shown as quoted
 
 CACHE_VERSION: Final = 1
 ALL: Final = "all"
@@ -401,7 +402,7 @@ class AccountDirectory:
         text = value.strip()
         if not text:
             return Resolution(None, Problem.NO_MATCH, f"the {kind} is blank")
-        shown = f"{kind} {text!r}"
+        shown = f"{kind} {quoted(text)}"
         if kind in LISTED_KINDS:
             if self.fetched_at is None:
                 return Resolution(
