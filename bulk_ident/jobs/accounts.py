@@ -10,13 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bulk_ident.cad.accounts import STATUS_WORDS, AccountDirectory
-from bulk_ident.cad.client import Account, SonoranClient
+from bulk_ident.cad.client import Account
 from bulk_ident.errors import InputError
 from bulk_ident.jobs.shared import (
     EXIT_OK,
     EXIT_STOPPED,
     Hooks,
+    account_run,
     community_of,
+    open_client,
+    open_pacer,
     refuse_outputs,
     unwatched,
 )
@@ -26,8 +29,7 @@ from bulk_ident.report.report import accounts_sheet
 from bulk_ident.report.results import write_table
 from bulk_ident.sync import state
 from bulk_ident.sync.importer import RunOutcome
-from bulk_ident.sync.pacing import Pacer
-from bulk_ident.sync.resolve import AccountProgress, AccountRun
+from bulk_ident.sync.resolve import AccountProgress
 from bulk_ident.words import Stop
 
 
@@ -91,32 +93,11 @@ def fetch_accounts(
         report.warning = directory.warning
     else:
         directory = AccountDirectory(clock=hooks.clock)
-    pace_path = state.pace_state_path(fingerprint, hooks.env)
     with (
-        Pacer(
-            options.rate,
-            state_path=pace_path,
-            key_id=fingerprint,
-            clock=hooks.clock,
-            sleep=hooks.sleep,
-        ) as pacer,
-        SonoranClient(
-            url, api_key, transport=hooks.transport, on_request=hooks.on_request
-        ) as client,
+        open_pacer(options.rate, fingerprint, hooks) as pacer,
+        open_client(url, api_key, hooks) as client,
     ):
-        run = AccountRun(
-            client,
-            pacer,
-            directory,
-            outcome=report.outcome,
-            settings=hooks.settings,
-            stop=hooks.stop,
-            on_event=hooks.on_event,
-            on_wait=hooks.on_wait,
-            on_progress=on_progress,
-            clock=hooks.clock,
-            sleep=hooks.sleep,
-        )
+        run = account_run(client, pacer, directory, report.outcome, hooks, on_progress)
         try:
             done = run.fetch(options.status)
         except KeyboardInterrupt:

@@ -14,8 +14,11 @@ from bulk_ident.jobs.shared import (
     Hooks,
     ImportOptions,
     ImportReport,
+    account_run,
     cached_accounts,
     community_of,
+    open_client,
+    open_pacer,
     refuse_outputs,
     summary_lines,
     unwatched,
@@ -26,7 +29,7 @@ from bulk_ident.read.sources import Source
 from bulk_ident.report.report import default_output, results_sheet, row_reports
 from bulk_ident.report.results import write_sheet
 from bulk_ident.sync import state
-from bulk_ident.sync.importer import Event, Importer
+from bulk_ident.sync.importer import Importer
 from bulk_ident.sync.journal import Entries, Journal, Key
 from bulk_ident.sync.pacing import Pacer
 from bulk_ident.sync.plan import (
@@ -38,8 +41,7 @@ from bulk_ident.sync.plan import (
     replan_row,
     vouched_accounts,
 )
-from bulk_ident.sync.resolve import AccountRun
-from bulk_ident.words import EventKind, Stop
+from bulk_ident.words import Stop
 
 
 def run_import(
@@ -67,7 +69,6 @@ def run_import(
     report = ImportReport(
         prep, options, url, fingerprint, scope, journal_path, started=hooks.clock()
     )
-    pace_path = state.pace_state_path(fingerprint, hooks.env)
     with contextlib.ExitStack() as stack:
         if options.dry_run:
             journal = stack.enter_context(Journal.open_read_only(journal_path, community))
@@ -75,18 +76,7 @@ def run_import(
             stack.enter_context(state.community_lock(community, hooks.env))
             journal = stack.enter_context(Journal.open(journal_path, community, clock=hooks.clock))
             journal.begin_run(scope, source.name)
-        pacer = stack.enter_context(
-            Pacer(
-                options.rate,
-                state_path=pace_path,
-                key_id=fingerprint,
-                clock=hooks.clock,
-                sleep=hooks.sleep,
-                on_clock_back=lambda seconds: hooks.on_event(
-                    Event(EventKind.CLOCK_BACK, seconds=seconds)
-                ),
-            )
-        )
+        pacer = stack.enter_context(open_pacer(options.rate, fingerprint, hooks))
         report.interval = pacer.interval
         entries = Entries(journal)
         plan_options = PlanOptions(
@@ -99,16 +89,7 @@ def run_import(
             verify=options.verify,
         )
         vouched = vouched_accounts(entries, journal.listed_accounts())
-        client = stack.enter_context(
-            SonoranClient(
-                url,
-                api_key,
-                transport=hooks.transport,
-                proxy=options.proxy,
-                env=hooks.env,
-                on_request=hooks.on_request,
-            )
-        )
+        client = stack.enter_context(open_client(url, api_key, hooks, options.proxy))
         importer = Importer(
             client,
             journal,
@@ -203,19 +184,8 @@ def _resolve_accounts(
     community = state.community_id(report.base_url, report.fingerprint)
     directory = cached_accounts(prep, community, hooks.env, hooks.clock)
     on_accounts = hooks.on_accounts
-    run = AccountRun(
-        client,
-        pacer,
-        directory,
-        outcome=importer.outcome,
-        settings=hooks.settings,
-        stop=hooks.stop,
-        on_event=hooks.on_event,
-        on_wait=hooks.on_wait,
-        on_progress=(lambda p: on_accounts(report, p)) if on_accounts is not None else unwatched,
-        clock=hooks.clock,
-        sleep=hooks.sleep,
-    )
+    watch = (lambda p: on_accounts(report, p)) if on_accounts is not None else unwatched
+    run = account_run(client, pacer, directory, importer.outcome, hooks, watch)
     try:
         ready = run.prepare(prep.account_needs(), max_age=report.options.accounts_max_age)
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bulk_ident.cad.accounts import AccountDirectory
-from bulk_ident.cad.client import RequestRecord, Transport
+from bulk_ident.cad.client import RequestRecord, SonoranClient, Transport
 from bulk_ident.errors import InputError
 from bulk_ident.net import DEFAULT_BASE_URL, check_base_url, key_fingerprint
 from bulk_ident.prepare import Prepared, ReadOptions
@@ -22,9 +22,10 @@ from bulk_ident.report.report import RowReport, count
 from bulk_ident.report.results import check_output
 from bulk_ident.sync import state
 from bulk_ident.sync.importer import Event, RunOutcome, Settings
+from bulk_ident.sync.pacing import Pacer
 from bulk_ident.sync.plan import Plan
-from bulk_ident.sync.resolve import DEFAULT_MAX_AGE, AccountProgress
-from bulk_ident.words import ALWAYS_SHOWN, PROBLEM_RESULTS, SUMMARY_ORDER, Result, Stop
+from bulk_ident.sync.resolve import DEFAULT_MAX_AGE, AccountProgress, AccountRun
+from bulk_ident.words import ALWAYS_SHOWN, PROBLEM_RESULTS, SUMMARY_ORDER, EventKind, Result, Stop
 
 EXIT_OK = 0
 EXIT_ROWS = 1  # finished, but some rows are invalid, duplicate or failed
@@ -205,3 +206,51 @@ def count_lines(counts: Mapping[Result, int]) -> list[tuple[str, str]]:
 def _local_time(ts: float) -> str:
     """``2026-11-30 02:00:05 +0100``: the computer's own time, with its offset."""
     return time.strftime("%Y-%m-%d %H:%M:%S %z", time.localtime(ts))
+
+
+def open_pacer(rate: Rate, fingerprint: str, hooks: Hooks) -> Pacer:
+    """The key's shared pace, in the state folder; a clock set back is reported as an event."""
+    return Pacer(
+        rate,
+        state_path=state.pace_state_path(fingerprint, hooks.env),
+        key_id=fingerprint,
+        clock=hooks.clock,
+        sleep=hooks.sleep,
+        on_clock_back=lambda seconds: hooks.on_event(Event(EventKind.CLOCK_BACK, seconds=seconds)),
+    )
+
+
+def open_client(url: str, api_key: str, hooks: Hooks, proxy: str | None = None) -> SonoranClient:
+    """The API client as every job makes it: the hooks' transport, environment and request log."""
+    return SonoranClient(
+        url,
+        api_key,
+        transport=hooks.transport,
+        proxy=proxy,
+        env=hooks.env,
+        on_request=hooks.on_request,
+    )
+
+
+def account_run(
+    client: SonoranClient,
+    pacer: Pacer,
+    directory: AccountDirectory,
+    outcome: RunOutcome,
+    hooks: Hooks,
+    on_progress: Callable[[AccountProgress], None],
+) -> AccountRun:
+    """The paced account work (list fetched, IDs looked up) with the hooks' stop and clocks."""
+    return AccountRun(
+        client,
+        pacer,
+        directory,
+        outcome=outcome,
+        settings=hooks.settings,
+        stop=hooks.stop,
+        on_event=hooks.on_event,
+        on_wait=hooks.on_wait,
+        on_progress=on_progress,
+        clock=hooks.clock,
+        sleep=hooks.sleep,
+    )
