@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import operator
 import os
 import sqlite3
 import time
@@ -162,9 +163,11 @@ def _entry(row: tuple[Any, ...]) -> Entry:
     return Entry(row[0], row[1], row[2], row[3], _STATE_OF[row[4]], row[5], values, *row[_REST:])
 
 
-Light = tuple[str, str | None, int | None, str | None, int | None, str | None]
-"""An entry's state, scope, identId, values key, last run and last result: what a re-run (or
-a rebuilt results sheet) needs for most rows."""
+Light = tuple[Any, ...]
+"""An entry's state, scope, identId, values key, last run and last result (then its key): what
+a re-run (or a rebuilt results sheet) needs for most rows."""
+_ACCOUNT_OF = operator.itemgetter(6)
+_UNIT_OF = operator.itemgetter(7)
 
 
 class Entries(Mapping[Key, Entry]):
@@ -215,6 +218,7 @@ class Entries(Mapping[Key, Entry]):
                     _vkey(entry),
                     entry.last_run,
                     entry.last_result,
+                    *key,
                 )
 
 
@@ -306,12 +310,14 @@ class Journal:
 
     def index(self) -> dict[Key, Light]:
         """Every entry's state, scope, identId and values key, by key."""
-        cur = self._conn.execute(
-            "SELECT account, unit_key, state, scope, ident_id, vkey, last_run, last_result"
+        rows = self._conn.execute(
+            "SELECT state, scope, ident_id, vkey, last_run, last_result, account, unit_key"
             " FROM rows WHERE community=?",
             (self.community,),
-        )
-        return {(r[0], r[1]): r[2:] for r in cur}
+        ).fetchall()
+        # Keyed without a Python loop: a re-run reads 100k of these (the key columns trail).
+        keys = zip(map(_ACCOUNT_OF, rows), map(_UNIT_OF, rows), strict=True)
+        return dict(zip(keys, rows, strict=True))
 
     def get(self, key: Key) -> Entry | None:
         """The entry for one key, if any."""

@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import functools
 import math
+import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,6 @@ from bulk_ident.sync.journal import (
     State,
     Values,
     payload_json,
-    values_key,
     values_of,
 )
 from bulk_ident.words import Result, plural
@@ -194,6 +194,7 @@ _EVER_ON_SERVER = (
 
 
 _ON_SERVER = frozenset({State.CREATED, State.UPDATING, State.DELETING})
+_PICK = operator.itemgetter(*PAYLOAD_FIELDS)
 
 
 def vouched_accounts(entries: Entries, listed: Iterable[str]) -> set[str]:
@@ -239,7 +240,8 @@ def plan_sync(
         ):
             payload = c.norm.payload
             assert payload is not None
-            if light[3] == values_key(values_of(payload)):
+            # repr of the values in payload order: values_key of a roster payload, inlined.
+            if light[3] == repr(_PICK(payload)):
                 unchanged[key] = light[2]
                 continue
         steps.append(replan_row(c, entries.get(key), options, vouched, listings))
