@@ -41,6 +41,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # A cell (after the \x00 that joins them) that starts like a formula and is not a plain number.
 _CSV_RISK = re.compile(r"\x00(?:[=@\t\r]|[+-](?!\d+(?:[.,]\d+)?(?:\x00|$)))")
+# The same over a batch of rows (each cell after a NUL, rows ending in LF).
+_CSV_BATCH_RISK = re.compile(r"\x00(?:[=@\t\r]|[+-](?!\d+(?:[.,]\d+)?(?:[\x00\n]|$)))")
+_CSV_BATCH = 2000
 # A whole number a spreadsheet holds exactly and shows as written ("007" would lose its zeros).
 _WHOLE = re.compile(r"-?(?:0|[1-9]\d{0,14})")
 _NEEDS_CARE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -172,32 +175,43 @@ def _write_csv(
     """CSV exactly as the csv module writes it (minimal quoting, CRLF), UTF-8 with a BOM so that
     Excel shows accented names correctly when the file is double-clicked.
 
-    Most rows need no quoting and no neutralising: one join and two searches per row find those
-    and write them directly, at a quarter of the csv module's cost per row; the rest go through
-    the csv module.
+    Most rows need no quoting and no neutralising. Rows are taken in batches, each joined once
+    (every cell after a NUL, rows by LF) and searched once; a clean batch is written by two
+    replaces, at a small fraction of the csv module's cost per row. A batch with anything to
+    quote or neutralise goes row by row, the rows needing it through the csv module.
     """
     needs_quotes = re.compile(f'[{re.escape(delimiter)}"\r\n]')
     one_row = io.StringIO()
     writer = csv.writer(one_row, delimiter=delimiter)
     raw.write(codecs.BOM_UTF8)
-    chunk: list[str] = []
-    for row in itertools.chain([header], rows):
-        joined = "\x00".join(row)
+    for batch in _batched(itertools.chain([header], rows), _CSV_BATCH):
+        text = "\x00" + "\n\x00".join(map("\x00".join, batch))
         if (
-            joined.count("\x00") == len(row) - 1  # no NUL inside a cell
-            and not needs_quotes.search(joined)
-            and not _CSV_RISK.search("\x00" + joined)
+            text.count("\x00") == sum(map(len, batch))  # no NUL inside a cell
+            and text.count("\n") == len(batch) - 1  # nor a line break
+            and delimiter not in text
+            and '"' not in text
+            and "\r" not in text
+            and not _CSV_BATCH_RISK.search(text)
         ):
-            chunk.append(joined.replace("\x00", delimiter) + "\r\n")
-        else:
-            writer.writerow([neutralise_csv(v) for v in row])
-            chunk.append(one_row.getvalue())
-            one_row.seek(0)
-            one_row.truncate()
-        if len(chunk) >= 2000:
-            raw.write("".join(chunk).encode())
-            chunk.clear()
-    raw.write("".join(chunk).encode())
+            lines = text.replace("\n\x00", "\r\n").replace("\x00", delimiter)
+            raw.write((lines[1:] + "\r\n").encode())
+            continue
+        chunk: list[str] = []
+        for row in batch:
+            joined = "\x00".join(row)
+            if (
+                joined.count("\x00") == len(row) - 1
+                and not needs_quotes.search(joined)
+                and not _CSV_RISK.search("\x00" + joined)
+            ):
+                chunk.append(joined.replace("\x00", delimiter) + "\r\n")
+            else:
+                writer.writerow([neutralise_csv(v) for v in row])
+                chunk.append(one_row.getvalue())
+                one_row.seek(0)
+                one_row.truncate()
+        raw.write("".join(chunk).encode())
 
 
 # -- xlsx ------------------------------------------------------------------------------------
@@ -292,10 +306,11 @@ _WIDTH_SAMPLE = 1000  # rows whose text sizes the columns: enough to be typical,
 _MIN_WIDTH, _MAX_WIDTH = 6, 60
 _CHUNK = 2000
 
-_OPEN = '<c t="inlineStr"><is><t xml:space="preserve">'
+_OPEN = '<c t="inlineStr"><is><t>'
 _CLOSE = "</t></is></c>"
 _EMPTY = _OPEN + _CLOSE
 _TONE_OPEN = {s: _OPEN.replace("<c ", f'<c s="{s}" ') for s in (_GOOD, _BAD, _WARN)}
+_PRESERVED = '<t xml:space="preserve">'
 
 
 def _xlsx_rows(
@@ -309,14 +324,21 @@ def _xlsx_rows(
 
     Built with joins over runs of plain cells and chunks of rows rather than per cell: writing
     100k x 26 cells is the slow part of ``check`` on a large roster. Only the few special
-    columns (row numbers, identIds, the result) are built one by one.
+    columns (row numbers, identIds, the result) are built one by one. Cells are marked
+    xml:space="preserve" only in a chunk with a cell that needs it (spaces at either end, tabs or
+    line breaks, which a reader may trim or fold): the mark on every cell made the XML a third
+    bigger, to be encoded, checksummed and compressed.
     """
     open_, empty = _OPEN.replace("<c ", f"<c{style} "), _EMPTY.replace("<c ", f"<c{style} ")
     sep = _CLOSE + open_
     special = sorted(numbers | ({toned} if toned is not None else set()))
     out = []
+    joins = []  # each row's cells joined by LF, to look for spaces at their ends at once
+    cells = 0
     for values in rows:
-        joined = "".join(values)
+        joined = "\n".join(values)
+        joins.append(joined)
+        cells += len(values)
         if len(joined) > XLSX_CELL_LIMIT:
             values = [cut_for_xlsx(v) for v in values]  # noqa: PLW2901
         if _NEEDS_CARE.search(joined):
@@ -347,7 +369,19 @@ def _xlsx_rows(
         parts.append("</row>")
         out.append("".join(parts))
     # Escaped values hold no "<", so the only empty inline strings are the empty cells.
-    return "".join(out).replace(empty, "<c/>")
+    xml = "".join(out).replace(empty, "<c/>")
+    every = "\n".join(joins)  # every cell of the chunk, each between two LFs but the ends
+    if (
+        every.count("\n") != cells - 1  # a line break inside a cell (or a row without cells)
+        or "\n " in every
+        or " \n" in every
+        or every.startswith(" ")
+        or every.endswith(" ")
+        or "\t" in every
+        or "\r" in every
+    ):
+        xml = xml.replace("<t>", _PRESERVED)
+    return xml
 
 
 def _column_name(index: int) -> str:
