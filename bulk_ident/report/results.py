@@ -16,9 +16,11 @@ import html
 import io
 import itertools
 import os
+import queue
 import re
 import stat
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -310,6 +312,7 @@ _OPEN = '<c t="inlineStr"><is><t>'
 _CLOSE = "</t></is></c>"
 _EMPTY = _OPEN + _CLOSE
 _TONE_OPEN = {s: _OPEN.replace("<c ", f'<c s="{s}" ') for s in (_GOOD, _BAD, _WARN)}
+_TONE_CELLS = {word: f"{_TONE_OPEN[tone]}{word}{_CLOSE}" for word, tone in _TONES.items()}
 _PRESERVED = '<t xml:space="preserve">'
 
 
@@ -322,29 +325,106 @@ def _xlsx_rows(
     """SpreadsheetML rows, every non-empty cell an inline string (so text stays text), but
     whole numbers in the ``numbers`` columns; the ``toned`` column's cells styled by their word.
 
-    Built with joins over runs of plain cells and chunks of rows rather than per cell: writing
-    100k x 26 cells is the slow part of ``check`` on a large roster. Only the few special
-    columns (row numbers, identIds, the result) are built one by one. Cells are marked
+    Writing 100k x 26 cells is the slow part of ``check`` on a large roster, so a chunk of rows
+    is built by joins and by column, not cell by cell: the text is checked once for anything to
+    escape or cut; the few special columns (row numbers, identIds, the result) are built column
+    by column and the runs of plain cells between them by one join per row. Cells are marked
     xml:space="preserve" only in a chunk with a cell that needs it (spaces at either end, tabs or
     line breaks, which a reader may trim or fold): the mark on every cell made the XML a third
     bigger, to be encoded, checksummed and compressed.
     """
+    rows = rows if isinstance(rows, list) else list(rows)
     open_, empty = _OPEN.replace("<c ", f"<c{style} "), _EMPTY.replace("<c ", f"<c{style} ")
-    sep = _CLOSE + open_
+    every = "\n".join(itertools.chain.from_iterable(rows))  # each cell between two LFs
+    cells = sum(map(len, rows))
     special = sorted(numbers | ({toned} if toned is not None else set()))
+    widths = set(map(len, rows))
+    width = widths.pop() if len(widths) == 1 else 0
+    fitted = False
+    if _NEEDS_CARE.search(every):
+        rows, fitted = [_fit(values) for values in rows], True
+    while True:
+        if special and width:
+            pieces = _by_columns(rows, width, open_, special, numbers, toned)
+        else:
+            pieces = _by_rows(rows, open_, special, numbers, toned)
+        # A cell too long for Excel makes its piece of XML longer still: rarely worth a look.
+        if fitted or max(map(len, pieces), default=0) <= XLSX_CELL_LIMIT:
+            break
+        rows, fitted = [_fit(values) for values in rows], True
+    xml = "".join(pieces)
+    # Escaped values hold no "<", so the only empty inline strings are the empty cells.
+    xml = xml.replace(empty, "<c/>")
+    if (
+        every.count("\n") != cells - 1  # a line break inside a cell (or a row without cells)
+        or "\n " in every
+        or " \n" in every
+        or every.startswith(" ")
+        or every.endswith(" ")
+        or "\t" in every
+        or "\r" in every
+    ):
+        xml = xml.replace("<t>", _PRESERVED)
+    return xml
+
+
+def _fit(values: Sequence[str]) -> Sequence[str]:
+    """A row's cells cut to Excel's limit and escaped for XML, where they need it."""
+    joined = "".join(values)
+    if len(joined) > XLSX_CELL_LIMIT:
+        values = [cut_for_xlsx(v) for v in values]
+    if _NEEDS_CARE.search(joined):
+        values = [html.escape(_XML_ILLEGAL.sub("", v), quote=False) for v in values]
+    return values
+
+
+def _by_columns(
+    rows: list[Sequence[str]],
+    width: int,
+    open_: str,
+    special: list[int],
+    numbers: frozenset[int],
+    toned: int | None,
+) -> list[str]:
+    """Rows all ``width`` cells wide, each as XML: each special column's cells in one pass down
+    the column, each run of plain cells between them by one join per row, then zipped."""
+    sep = _CLOSE + open_
+    pieces: list[list[str]] = []
+    start = 0
+    for i in special:
+        if i >= width:
+            break
+        if i > start:
+            pieces.append([f"{open_}{sep.join(v[start:i])}{_CLOSE}" for v in rows])
+        column = [v[i] for v in rows]
+        tones = _TONE_CELLS if i == toned else {}
+        if i in numbers:
+            pieces.append(
+                [
+                    tones.get(v)
+                    or (f"<c><v>{v}</v></c>" if _WHOLE.fullmatch(v) else f"{open_}{v}{_CLOSE}")
+                    for v in column
+                ]
+            )
+        else:
+            pieces.append([tones.get(v) or f"{open_}{v}{_CLOSE}" for v in column])
+        start = i + 1
+    if start < width:
+        pieces.append([f"{open_}{sep.join(v[start:])}{_CLOSE}" for v in rows])
+    return [f"<row>{''.join(cells)}</row>" for cells in zip(*pieces, strict=True)]
+
+
+def _by_rows(
+    rows: list[Sequence[str]],
+    open_: str,
+    special: list[int],
+    numbers: frozenset[int],
+    toned: int | None,
+) -> list[str]:
+    """Rows of any widths, each as XML, one by one."""
+    sep = _CLOSE + open_
     out = []
-    joins = []  # each row's cells joined by LF, to look for spaces at their ends at once
-    cells = 0
     for values in rows:
-        joined = "\n".join(values)
-        joins.append(joined)
-        cells += len(values)
-        if len(joined) > XLSX_CELL_LIMIT:
-            values = [cut_for_xlsx(v) for v in values]  # noqa: PLW2901
-        if _NEEDS_CARE.search(joined):
-            values = [  # noqa: PLW2901
-                html.escape(_XML_ILLEGAL.sub("", v), quote=False) for v in values
-            ]
         if not special:
             out.append(f"<row>{open_}{sep.join(values)}{_CLOSE}</row>")
             continue
@@ -368,20 +448,7 @@ def _xlsx_rows(
             parts.append(f"{open_}{sep.join(values[start:])}{_CLOSE}")
         parts.append("</row>")
         out.append("".join(parts))
-    # Escaped values hold no "<", so the only empty inline strings are the empty cells.
-    xml = "".join(out).replace(empty, "<c/>")
-    every = "\n".join(joins)  # every cell of the chunk, each between two LFs but the ends
-    if (
-        every.count("\n") != cells - 1  # a line break inside a cell (or a row without cells)
-        or "\n " in every
-        or " \n" in every
-        or every.startswith(" ")
-        or every.endswith(" ")
-        or "\t" in every
-        or "\r" in every
-    ):
-        xml = xml.replace("<t>", _PRESERVED)
-    return xml
+    return out
 
 
 def _column_name(index: int) -> str:
@@ -429,7 +496,10 @@ def _write_xlsx(
         remaining = iter(rows)
         sample = list(itertools.islice(remaining, _WIDTH_SAMPLE))
         count = 0
-        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
+        with (
+            zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part,
+            _Behind(part) as out,
+        ):
             head = _XML_HEAD + _WORKSHEET + _FROZEN_HEADER + _cols(header, sample) + "<sheetData>"
             out.write(head.encode())
             out.write(_xlsx_rows([header], f' s="{_BOLD}"').encode())
@@ -451,6 +521,45 @@ def _write_xlsx(
             f"hidden=\"1\">'{quoted}'!{area_abs}</definedName></definedNames>"
         )
         zf.writestr("xl/workbook.xml", _WORKBOOK.format(sheets="".join(entries), names=names))
+
+
+class _Behind:
+    """Writes to a file one step behind, in a second thread, while the next rows are built.
+
+    Compressing and checksumming the sheet (zlib, which lets other threads run meanwhile) is a
+    fifth of writing a large check sheet; on a second core it costs no time. A write that fails
+    raises from the next ``write`` or from leaving the ``with`` block, which waits for the
+    rest to be written.
+    """
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="results-writer", daemon=True)
+
+    def __enter__(self) -> _Behind:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc[0] is None:
+            raise self._error
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:  # after a failure, only drain the queue
+                try:
+                    self._out.write(data)
+                except BaseException as err:  # raised in the caller's thread
+                    self._error = err
 
 
 def _batched(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[str]]]:
