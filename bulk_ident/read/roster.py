@@ -313,12 +313,10 @@ class RowStream:
             if type(record) is tuple:
                 number, cells = record
                 # The common row, inline: the header's width, nothing to note, two or more cells
-                # filled (so never a footer) and a key among them, nothing held back.
+                # filled (so never a footer line), nothing held back: emitted as it is.
                 if len(cells) == width and not held:
                     values = tuple(cells)
-                    if values.count("") < width - 1 and (
-                        key_cells is None or any(key_cells(values))
-                    ):
+                    if values.count("") < width - 1:
                         if count_gaps:
                             pending += number - last - 1
                         last = number
