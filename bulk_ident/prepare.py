@@ -231,21 +231,32 @@ class Prepared:
         if self._streamed:
             raise RuntimeError("the roster's rows were already read: keep them with .rows")
         self._streamed = True
-        dupes = Duplicates()
         normalise = self.normaliser
         resolver = self.resolver
         tally = self.tally
+        # Duplicates.first_of, inline: this runs for every row of a large roster.
+        dupes = Duplicates()
+        firsts, accounts = dupes._first, dupes._accounts
+        valid = Result.VALID
         for row in self.roster.rows:
-            norm = normalise(row.number, row.values)
+            number = row.number
+            norm = normalise(number, row.values)
             if row.notes:
                 norm = self._with_notes(norm, row)
             unsettled = None
             if norm.refs:
                 unsettled, norm = norm, settle(norm, resolver)
-            first, key = dupes.first_of(norm)
+            account, unit = norm.account, norm.unit_num
+            if account is None or unit is None:
+                first = key = None
+            else:
+                key = (accounts.setdefault(account, account), unit.casefold())
+                first = firsts.get(key)
+                if first is None:
+                    firsts[key] = norm.row
             checked = Checked(row, norm, first, key, unsettled)
-            if norm.payload is not None and first is None and norm.pending is None:
-                tally[Result.VALID] += 1
+            if first is None and norm.payload is not None and norm.pending is None:
+                tally[valid] += 1
             else:
                 self._count_problem(checked)
             yield checked

@@ -18,7 +18,7 @@ INPUTS = 160
 SEED = 20261130
 
 _RUNNER = r"""
-import contextlib, io, json, resource, sys, traceback
+import contextlib, io, json, sys, traceback
 from bulk_ident.cli import main
 
 results = []
@@ -34,7 +34,9 @@ for path in sys.argv[1:]:
         code = "crash"
         err.write(traceback.format_exc())
     results.append({"path": path, "code": code, "err": err.getvalue()[-2000:]})
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+# VmHWM: this process's own peak (ru_maxrss would include the parent's size at the fork).
+with open("/proc/self/status") as status:
+    peak = next(int(l.split()[1]) for l in status if l.startswith("VmHWM")) // 1024
 print(json.dumps({"peak_mib": peak, "results": results}))
 """
 

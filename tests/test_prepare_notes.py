@@ -57,9 +57,9 @@ def test_unusable_cells_in_sent_columns_invalidate_their_rows(tmp_path: Path) ->
 
 
 def test_lookalike_letters_and_huge_cells_are_quoted_honestly(tmp_path: Path) -> None:
-    """A Greek capital upsilon in a status names its code point; a 5,000-character unit number is quoted
-    by its first 40 characters, and the message stays one short line (the reader refuses a
-    field over 32,767 characters itself)."""
+    """A Greek capital upsilon in a status names its code point; a 5,000-character unit number
+    is quoted by its first 40 characters, and the message stays one short line (the reader
+    refuses a field over 32,767 characters itself)."""
     path = tmp_path / "roster.csv"
     path.write_text(
         f"Account UUID,Unit #,Status\n{ACCOUNT_A},1,\u03a5\n{ACCOUNT_B},{'9' * 5_000},Busy\n",

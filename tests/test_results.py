@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import os
+import random
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 import python_calamine
@@ -20,7 +23,13 @@ from bulk_ident.errors import InputError
 from bulk_ident.identifier import PROPERTIES
 from bulk_ident.prepare import prepare
 from bulk_ident.report.report import API_COLUMNS, default_output
-from bulk_ident.report.results import check_output, neutralise_csv, write_table
+from bulk_ident.report.results import (
+    CUT_MARKER,
+    _Behind,
+    check_output,
+    neutralise_csv,
+    write_table,
+)
 from bulk_ident.report.template import TEMPLATE_ORDER, write_template
 
 TRICKY = ["007", "=1+1", "@x", "+12", "-5", "-a", "+a", "Zoë Müller", "a & <b>", "  pad  ", "🚓"]
@@ -490,3 +499,85 @@ def test_check_sheet_summary_counts_the_rows(tmp_path: Path, csv_roster: RosterW
     assert str(lines["Command"]).startswith("bulk-ident ")
     assert (lines["valid"], lines["invalid"]) == (1, 1)
     assert "Started" in lines
+
+
+# -- the writers' fast paths ---------------------------------------------------------------------
+
+
+def _csv_module_bytes(rows: list[list[str]], delimiter: str) -> bytes:
+    """What the csv module writes for these rows, formulas neutralised, after a UTF-8 BOM; but
+    a row of one empty cell is an empty line, as the results writer has always written it."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter)
+    for row in rows:
+        if row == [""]:
+            out.write("\r\n")
+        else:
+            writer.writerow([neutralise_csv(v) for v in row])
+    return b"\xef\xbb\xbf" + out.getvalue().encode()
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_csv_is_written_byte_for_byte_as_the_csv_module_writes_it(
+    tmp_path: Path, delimiter: str
+) -> None:
+    """Thousands of rows, mostly plain and a few with quotes, delimiters, line breaks, NULs,
+    formulas or signed numbers, come out exactly as the csv module writes them."""
+    rng = random.Random(delimiter)
+    plain = ["a", "Zoë", "007", "", "x y", "-5", "+1.5", "12", "🚓"]
+    tricky = ['"', ",", ";", "\t", "|", "\n", "\r", "\r\n", "\x00", "=1", "@a", "-a", "+a", "\t1"]
+    rows = [[rng.choice(plain) for _ in range(rng.randint(1, 8))] for _ in range(30_000)]
+    for n, piece in enumerate(tricky):  # one of each, each in a batch of 2,000 rows of its own
+        rows[n * 2000 + 17].insert(rng.randint(0, 3), rng.choice(["", "x"]) + piece)
+    rows += [[""], ["a"], [""]]
+    path = tmp_path / "out.csv"
+    write_table(path, ["h1", "h2"], rows, delimiter=delimiter)
+    assert path.read_bytes() == _csv_module_bytes([["h1", "h2"], *rows], delimiter)
+
+
+def test_xlsx_marks_kept_spaces_only_where_a_chunk_needs_them(tmp_path: Path) -> None:
+    """Spaces at either end of a cell, tabs and line breaks read back exactly; a sheet with none
+    of them carries no xml:space marks (a mark on every cell made the XML a third bigger)."""
+    spaced = [" lead", "trail ", "tab\there", "line\nbreak", "plain"]
+    path = tmp_path / "spaced.xlsx"
+    write_table(path, ["a", "b", "c", "d", "e"], [spaced] * 3)
+    ws = load_workbook(path).active
+    assert ws is not None
+    assert [[c.value for c in r] for r in ws.iter_rows(min_row=2)] == [spaced] * 3
+    assert _calamine_rows(path)[1:] == [spaced] * 3
+    plain = tmp_path / "plain.xlsx"
+    write_table(plain, ["a", "b"], [["x y", "z"]] * 3)
+    assert b"xml:space" not in zipfile.ZipFile(plain).read("xl/worksheets/sheet1.xml")
+    assert _calamine_rows(plain)[1:] == [["x y", "z"]] * 3
+
+
+def test_xlsx_cells_too_long_are_cut_among_thousands_of_rows(tmp_path: Path) -> None:
+    """A cell longer than Excel allows, deep in a large sheet and next to a special column, is
+    cut and marked; its neighbours and the rows around it are untouched."""
+    rows = [[str(n), "valid", f"name {n}"] for n in range(5000)]
+    rows[4321][2] = "x" * 40_000
+    path = tmp_path / "long.xlsx"
+    write_table(path, ["Row", "Result", "Name"], rows, numbers=[0])
+    read = _calamine_rows(path)
+    assert len(str(read[4322][2])) == 32_767
+    assert str(read[4322][2]).endswith(CUT_MARKER)
+    assert read[4322][:2] == [4321, "valid"]
+    assert read[4323] == [4322, "valid", "name 4322"]
+
+
+def test_a_write_failing_in_the_writer_thread_is_raised_to_the_caller() -> None:
+    """When the second thread's write fails (a full disk), the next write or the end of the
+    block raises that error, and the thread is done."""
+
+    class Full(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: object) -> int:
+            raise OSError(28, "No space left on device")
+
+    behind = _Behind(cast(IO[bytes], Full()))  # a raw stream that fails as a full disk does
+    with pytest.raises(OSError, match="No space left"), behind as out:  # noqa: PT012
+        for _ in range(10):
+            out.write(b"x" * 10)
+    assert not behind._thread.is_alive()

@@ -7,6 +7,7 @@ import datetime as dt
 import gc
 import io
 import os
+import random
 import re
 import zipfile
 from collections.abc import Callable, Sequence
@@ -22,14 +23,19 @@ from openpyxl.worksheet.worksheet import Worksheet
 from bulk_ident.errors import InputError
 from bulk_ident.read.roster import (
     HEADER_SEARCH_ROWS,
+    Layout,
     NoteKind,
+    Plain,
+    Record,
     Roster,
     Row,
+    RowStream,
     format_number,
     general_number,
     is_simple_format,
     read_roster,
 )
+from bulk_ident.read.sources import Source
 
 HEADERS = {"unit number", "account uuid", "name"}
 
@@ -835,3 +841,53 @@ def test_reading_leaves_the_garbage_collector_as_it_was(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         read(write_text(tmp_path, "nothing here\n"))
     assert gc.isenabled()
+
+
+def _stream(records: list[Record | Plain], count_gaps: bool, text: bool) -> tuple[Any, ...]:
+    """The rows, blank-row count and warnings a RowStream makes of records below a header."""
+    source = Source("r.csv", ".csv", b"x", None, "r")
+    roster = Roster(
+        source,
+        "csv",
+        sheet=None,
+        encoding=None,
+        delimiter=None,
+        header_row=1,
+        columns=("Unit Number", "Account UUID", "Name"),
+        rows=iter(()),
+        warnings=[],
+    )
+    layout = Layout("r.csv", str, count_gaps=count_gaps, text=text)
+    rows = list(RowStream(roster, layout, iter(records), [0, 1]))
+    return rows, roster.blank_rows, roster.warnings
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_plain_records_make_the_same_rows_as_full_records(seed: int) -> None:
+    """Rows handed over as plain (number, cells) take the quick path; the rows, blank-row counts
+    and warnings are those the same rows make as full records (blank, short, long, one-cell text
+    or number rows, footers held back, gaps in the numbering)."""
+    rng = random.Random(seed)
+    cells_of = [
+        ["", "", ""],
+        ["7", "", ""],
+        ["Total", "", ""],
+        ["", "", "Ann"],
+        ["7", "u", "Ann"],
+        ["7", "u", ""],
+        ["7", "u"],
+        ["7"],
+        ["7", "u", "Ann", "extra"],
+        ["", "", "", "x"],
+        ["Total: 3"],
+    ]
+    plain: list[Record | Plain] = []
+    full: list[Record | Plain] = []
+    number = 1
+    for _ in range(rng.randint(0, 60)):
+        number += rng.choice([1, 1, 1, 2, 5])
+        cells = rng.choice(cells_of)
+        plain.append((number, tuple(cells)))
+        full.append(Record(number, list(cells)))
+    for count_gaps, text in ((False, True), (True, False)):
+        assert _stream(plain, count_gaps, text) == _stream(full, count_gaps, text)

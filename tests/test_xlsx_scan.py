@@ -14,7 +14,7 @@ from xml.sax.saxutils import escape, quoteattr
 import openpyxl
 import pytest
 
-from bulk_ident.read.xlsx_rows import SheetRow, read_rows
+from bulk_ident.read.xlsx_rows import SheetRow, Work, read_rows
 from bulk_ident.read.xlsx_scan import (
     CHUNK,
     Package,
@@ -326,3 +326,80 @@ def test_a_large_sheet_is_read_across_chunks() -> None:
     package = Package(zipfile.ZipFile(io.BytesIO(buffer.getvalue())))
     streamed = list(read_rows(package.chunks("xl/worksheets/sheet1.xml"), [], [], False))
     assert as_reference(streamed) == reference_rows(sheet, [])
+
+
+# --------------------------------------------------------------------------- the quickest pass
+
+
+def plain_cell_xml(rng: random.Random, ref: str, cell: Cell, shared: list[str]) -> str:
+    """One <c> as Excel and openpyxl write plain cells: r=, then s= and t=, a value or inline
+    text; styled or not, a type for numbers or not, self-closing when empty."""
+    style = ' s="0"' if rng.random() < 0.3 else ""
+    kind = "" if cell.kind == "n" and rng.random() < 0.5 else f' t="{cell.kind}"'
+    if cell.kind == "s":
+        shared.append(cell.value)
+        return f'<c r="{ref}"{style}{kind}><v>{len(shared) - 1}</v></c>'
+    if cell.kind == "inlineStr":
+        space = ' xml:space="preserve"' if rng.random() < 0.5 else ""
+        return f'<c r="{ref}"{style}{kind}><is><t{space}>{escape(cell.value)}</t></is></c>'
+    if cell.kind == "e" and not cell.value:
+        return f'<c r="{ref}"{style}{kind}/>'
+    return f'<c r="{ref}"{style}{kind}><v>{escape(cell.value)}</v></c>'
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_plain_cells_take_the_quickest_pass_and_agree_with_the_reference(seed: int) -> None:
+    """Sheets of plain cells (numbers, shared and inline text, booleans, errors, formula text) are
+    parsed by the quickest pattern alone, with the rows etree finds."""
+    rng = random.Random(f"plain-{seed}")
+    grid = random_grid(rng)
+    shared: list[str] = []
+    rows = []
+    for r in sorted(grid):
+        for c, cell in grid[r].items():
+            if cell.kind in {"f", "rich"}:
+                grid[r][c] = Cell("inlineStr", cell.value)
+        body = "".join(
+            plain_cell_xml(rng, f"{column_letters(c)}{r}", cell, shared)
+            for c, cell in sorted(grid[r].items())
+        )
+        rows.append(f'<row r="{r}">{body}</row>')
+    sheet = f'<worksheet xmlns="{MAIN}"><sheetData>{"".join(rows)}</sheetData></worksheet>'
+    stripped = [s.strip() for s in shared]
+    xml = sheet.encode()
+    for size in (len(xml), 300):  # small pieces: some runs of rows hold no escaped text
+        work = Work()
+        chunks = iter([xml[i : i + size] for i in range(0, len(xml), size)])
+        streamed = list(read_rows(chunks, stripped, [], False, work))
+        assert as_reference(streamed) == reference_rows(xml, stripped)
+        assert work.quick == work.scanned > 0
+
+
+@pytest.mark.parametrize(
+    ("ref", "far"),
+    [
+        ("ALL1", False),
+        ("ALM1", True),
+        ("$ALM$1", True),
+        ("AAA1", False),
+        ("ZZ1000000", False),
+        ("ZZ1000001", True),
+        ("A$1000001", True),
+        ("$B$9999999", True),
+        ("XFD1048576", True),
+        ("Z99", False),
+    ],
+)
+def test_the_first_pass_finds_a_far_cell_anywhere_in_a_chunk(ref: str, far: bool) -> None:
+    """A far reference among thousands of ordinary ones, in any chunk, is found (and only a far
+    one): the cheap test that skips chunks never hides one."""
+    cells = "".join(f'<c r="{column_letters(c % 12)}{c}"><v>{c}</v></c>' for c in range(1, 5000))
+    xml = (
+        f'<worksheet xmlns="{MAIN}"><sheetData><row r="1">{cells}<c r="{ref}"><v>1</v></c>'
+        f"{cells}</row></sheetData></worksheet>"
+    ).encode()
+    for size in (len(xml), 4096, 333):
+        chunks = [xml[i : i + size] for i in range(0, len(xml), size)]
+        layout = scan_layout(iter(chunks))
+        assert layout.far_cell == (ref.replace("$", "") if far else None)
+        assert layout.complete

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import itemgetter
 from pathlib import Path
 from typing import Literal
 
@@ -53,6 +54,8 @@ _WRONG_FORMAT = {
 }
 
 KeyColumns = Callable[[Sequence[str]], Collection[int]]
+Plain = tuple[int, Sequence[str]]
+"""A row with no notes, flags or fallbacks, as readers hand it over: (number, cells)."""
 
 
 class NoteKind(StrEnum):
@@ -73,9 +76,10 @@ class CellNote:
     message: str  # e.g. "D700 shows #N/A", 'cells A12:O12 are merged ("REDACTED")'
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen init costs 3x, and rosters have 100k rows
 class Row:
-    """One data row: its number as the user sees it and the text of each header column."""
+    """One data row: its number as the user sees it and the text of each header column.
+    Read-only by use."""
 
     number: int
     values: tuple[str, ...]
@@ -84,10 +88,11 @@ class Row:
 
 @dataclass(slots=True)
 class Record:
-    """One row as a reader found it, before the header is known (an internal hand-over)."""
+    """One row as a reader found it, before the header is known (an internal hand-over).
+    A row with nothing to note is handed over as a plain ``(number, cells)`` tuple instead."""
 
     number: int
-    cells: list[str]
+    cells: Sequence[str]
     notes: tuple[CellNote, ...] = ()
     title: bool = False  # only a title merged across columns: never the header
     hidden: bool = False
@@ -239,10 +244,14 @@ class Layout:
 
 
 def find_header(
-    layout: Layout, records: Iterator[Record], is_header: Callable[[Sequence[str]], bool]
+    layout: Layout,
+    records: Iterator[Record | Plain],
+    is_header: Callable[[Sequence[str]], bool],
 ) -> tuple[Record, list[Record]]:
     """Reads records until the header; returns it and the records read after it (none, today)."""
-    for seen, record in enumerate(records, 1):
+    for seen, item in enumerate(records, 1):
+        record = Record(*item) if type(item) is tuple else item
+        assert isinstance(record, Record)
         if layout.count_gaps and record.number > HEADER_SEARCH_ROWS:
             break
         cells = record.cells
@@ -272,7 +281,7 @@ class RowStream:
         self,
         roster: Roster,
         layout: Layout,
-        records: Iterator[Record],
+        records: Iterator[Record | Plain],
         keys: Collection[int] | None,
     ) -> None:
         self.roster = roster
@@ -282,7 +291,6 @@ class RowStream:
         # Without key columns there is no telling a footer from a one-column roster's rows.
         chosen = sorted(k for k in keys or () if 0 <= k < self.width)
         self.keys = chosen or None
-        self.last_number = roster.header_row
         self.extra_rows = 0
         self.first_extra = ""
         self.short: list[str] = []
@@ -292,16 +300,41 @@ class RowStream:
 
     def __iter__(self) -> Iterator[Row]:
         width = self.width
-        padding = [""] * width
+        padding = ("",) * width
         keys = self.keys
+        # The key cells of a row as a tuple, however many keys there are.
+        key_cells = itemgetter(*keys, keys[0]) if keys is not None else None
+        count_gaps = self.layout.count_gaps
+        roster = self.roster
+        last = roster.header_row
         pending = 0
         held = self.footers
         for record in self.records:
-            cells = record.cells
-            number = record.number
-            if self.layout.count_gaps:
-                pending += number - self.last_number - 1
-            self.last_number = number
+            if type(record) is tuple:
+                number, cells = record
+                # The common row, inline: the header's width, nothing to note, two or more cells
+                # filled (so never a footer line), nothing held back: emitted as it is.
+                if len(cells) == width and not held:
+                    values = tuple(cells)
+                    if values.count("") < width - 1:
+                        if count_gaps:
+                            pending += number - last - 1
+                        last = number
+                        if pending:
+                            roster.blank_rows += pending
+                            pending = 0
+                        yield Row(number, values)
+                        continue
+                notes: tuple[CellNote, ...] = ()
+                hidden = False
+                fallbacks = None
+            else:
+                assert isinstance(record, Record)
+                number, cells = record.number, record.cells
+                notes, hidden, fallbacks = record.notes, record.hidden, record.fallbacks
+            if count_gaps:
+                pending += number - last - 1
+            last = number
             if not any(cells):
                 pending += 1
                 continue
@@ -312,30 +345,29 @@ class RowStream:
                     self._extra(number, cells)
                 values = tuple(cells[:width])
             elif n < width:
-                values = tuple(cells + padding[n:])
+                values = (*cells, *padding[n:])
                 short = self.layout.text
             else:
                 values = tuple(cells)
             filled = width - values.count("")
             if not filled:
                 continue  # text only beyond the header: the warning above covers it
-            notes = _clip(record.notes, width) if record.notes else ()
-            row = Row(number, values, notes)
-            if record.fallbacks:
-                self.fallbacks.extend(record.fallbacks)
+            row = Row(number, values, _clip(notes, width) if notes else ())
+            if fallbacks:
+                self.fallbacks.extend(fallbacks)
             # A footer line often sits in column A, which may be the unit number's: a row whose
             # only cell is text never counts as a member's.
             footer_like = keys is not None and filled == 1 and _is_text(values)
-            keyed = keys is None or (not footer_like and any(values[k] for k in keys))
+            keyed = key_cells is None or (not footer_like and any(key_cells(values)))
             if keyed or ((held or footer_like) and len(held) >= _FOOTER_BUFFER):
                 for item in held:
                     yield self._emit(*item)
                 held.clear()
-                yield self._emit(row, pending, short, record.hidden)
+                yield self._emit(row, pending, short, hidden)
             elif held or footer_like:
-                held.append((row, pending, short, record.hidden))
+                held.append((row, pending, short, hidden))
             else:
-                yield self._emit(row, pending, short, record.hidden)
+                yield self._emit(row, pending, short, hidden)
             pending = 0
         for item in held:
             if not _is_one_text(item[0].values):
@@ -350,7 +382,7 @@ class RowStream:
             self.hidden.append(str(row.number))
         return row
 
-    def _extra(self, number: int, cells: list[str]) -> None:
+    def _extra(self, number: int, cells: Sequence[str]) -> None:
         self.extra_rows += 1
         if not self.first_extra:
             col = next(j for j in range(self.width, len(cells)) if cells[j])

@@ -17,6 +17,7 @@ from bulk_ident.read.roster import (
     KeyColumns,
     Layout,
     NoteKind,
+    Plain,
     Record,
     Roster,
     RowStream,
@@ -206,7 +207,7 @@ def _choose_delimiter(sample: str, is_header: Callable[[Sequence[str]], bool], s
 # --------------------------------------------------------------------------- records
 
 
-def _records(name: str, stream: io.TextIOWrapper, delimiter: str) -> Iterator[Record]:
+def _records(name: str, stream: io.TextIOWrapper, delimiter: str) -> Iterator[Record | Plain]:
     """Every record, numbered by the text line on which it starts.
 
     Strict quoting: a lenient parser would let one unclosed quote swallow every later row into
@@ -215,18 +216,20 @@ def _records(name: str, stream: io.TextIOWrapper, delimiter: str) -> Iterator[Re
     reader = csv.reader(stream, delimiter=delimiter, strict=True)
     start = 1
     errors = ERROR_WORDS
+    strip = str.strip
     previous = csv.field_size_limit(CELL_LIMIT)
     try:
         for fields in reader:
-            cells = [f.strip() for f in fields]
-            notes: tuple[CellNote, ...] = ()
-            if not errors.isdisjoint(cells):
+            cells = tuple(map(strip, fields))
+            if errors.isdisjoint(cells):
+                yield start, cells
+            else:
                 notes = tuple(
                     CellNote(j, j, NoteKind.ERROR, f"column {j + 1} shows {c}")
                     for j, c in enumerate(cells)
                     if c in errors
                 )
-            yield Record(start, cells, notes)
+                yield Record(start, cells, notes)
             start = reader.line_num + 1
     except csv.Error as err:
         text = str(err)

@@ -21,6 +21,7 @@ from bulk_ident.read.roster import (
     KeyColumns,
     Layout,
     NoteKind,
+    Plain,
     Record,
     Roster,
     RowStream,
@@ -138,7 +139,7 @@ def open_workbook(
     return roster
 
 
-def _guarded(where: str, records: Iterator[Record]) -> Iterator[Record]:
+def _guarded(where: str, records: Iterator[Record | Plain]) -> Iterator[Record | Plain]:
     """Damage found deep in the sheet, while streaming, as an InputError naming the sheet."""
     try:
         yield from records
@@ -150,7 +151,9 @@ def _guarded(where: str, records: Iterator[Record]) -> Iterator[Record]:
         ) from None
 
 
-def _records(rows: Iterator[SheetRow], merged: list[tuple[int, int, int, int]]) -> Iterator[Record]:
+def _records(
+    rows: Iterator[SheetRow], merged: list[tuple[int, int, int, int]]
+) -> Iterator[Record | Plain]:
     """Sheet rows as records: errors, uncalculated formulas and merged ranges become notes."""
     # Ranges across two or more columns, by first row; `active` holds those covering this row.
     wide = sorted(m for m in merged if m[3] > m[1])
@@ -196,6 +199,9 @@ def _records(rows: Iterator[SheetRow], merged: list[tuple[int, int, int, int]]) 
                         "in Excel",
                     )
                 )
+        if not (notes or title or row.hidden or row.fallbacks):
+            yield row.number, row.cells
+            continue
         fallbacks = None
         if row.fallbacks:
             fallbacks = [

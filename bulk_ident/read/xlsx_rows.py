@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import cast
 from xml.etree import ElementTree
 
@@ -194,6 +195,12 @@ class _RowBuilder:
 
 
 _UNSEEN = object()
+# How the quickest pass shows a cell: an inline string, a shared string, a General number, a
+# number in a format, a boolean, or anything else by _RowBuilder.value().
+_INLINE, _SHARED, _GENERAL, _FORMATTED, _BOOLEAN, _VALUE = range(6)
+_TRUE = frozenset({"1", "true"})
+_ATTRS = re.compile(r'(?: s="([0-9]{1,9})")?(?: t="([a-zA-Z]{1,9})")?\s*')
+_SIMPLE_RETRY = 4  # chunks parsed by the fuller pattern before the quickest is tried again
 _ROW_TAG = re.compile(rb"<(?:\w+:)?row\s([^>]*)>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*(?:"([^"]*)"|\'([^\']*)\')')
 
@@ -213,6 +220,7 @@ class Work:
 
     scanned: int = 0  # bytes handed to a parser, summed over every parse
     careful: int = 0  # of which parsed by expat
+    quick: int = 0  # of which parsed by the quickest pattern (plain cells only)
 
 
 def read_rows(
@@ -282,6 +290,16 @@ class _Parser:
             f'(?:<{p}is><{p}t(?: xml:space="preserve")?>([^<]*)</{p}t></{p}is>)?'
             f"</{p}c>)"
         )
+        # The cells most writers write, for the quickest pass: groups column letters, row, the
+        # attributes after r= (checked against _ATTRS, see _plans), the value, the inline text.
+        # A cell with anything else in it (a formula, rich text) fails to match, and the
+        # chunk goes to the fuller pattern above.
+        self.simple = re.compile(
+            f'<{p}c r="([A-Z]{{1,3}})([0-9]{{1,7}})"([^>/]*)(?:/>|><(?:{p}v>([^<]*)</{p}v'
+            f"|{p}is><{p}t[^>]*>([^<]*)</{p}t></{p}is)></{p}c>|></{p}c>)"
+        )
+        self.plans: dict[str, tuple[int, int, Format | None, str] | None] = {}
+        self.skip_simple = 0  # chunks left before the quickest pass is tried again
         self.v_len = len(b"<" + prefix + b"v>")
         self.v_end = len(b"</" + prefix + b"v>")
         root = re.search(rb"<(?:[\w.-]+:)?worksheet\b[^>]*>", head)
@@ -305,13 +323,23 @@ class _Parser:
         except UnicodeDecodeError:
             self._careful(body)
             return
+        # Every "<c" in a run of rows starts a cell (text holds no "<"); a pattern is trusted
+        # only if it parsed each of them.
+        cells_in_body = body.count(self.cell_start)
+        escapes = b"&" in body or b"_x" in body
+        if self.skip_simple:
+            self.skip_simple -= 1
+        else:
+            simple = self.simple.findall(text_body)
+            if len(simple) == cells_in_body and self._plans(simple):
+                self.work.quick += len(body)
+                self._parse_simple(simple, escapes)
+                return
+            self.skip_simple = _SIMPLE_RETRY
         found = self.fast.findall(text_body)
-        # Every "<c" in a run of rows starts a cell (text holds no "<"); the fast pattern is
-        # trusted only if it parsed each of them.
-        if len(found) != body.count(self.cell_start):
+        if len(found) != cells_in_body:
             self._careful(body)
             return
-        escapes = b"&" in body or b"_x" in body
         columns = self.columns
         value = builder.value
         put = builder.put
@@ -369,6 +397,100 @@ class _Parser:
                     v[v_len:-v_end] if v else None,
                     inline if kind == "inlineStr" else None,
                     bool(formula),
+                )
+            if col == len(cells):
+                cells.append(text)
+            else:
+                put(row, col, text)  # type: ignore[arg-type]
+        if row is not None:
+            self.last_row = row.number
+
+    def _plans(self, found: list[tuple[str, str, str, str, str]]) -> bool:
+        """Works out how to show the cells of each distinct attribute text found (a handful in
+        a sheet); False if one is not the plain ` s="N" t="T"` the quickest pass handles."""
+        plans = self.plans
+        for attrs in set(map(itemgetter(2), found)):
+            if attrs not in plans:
+                plans[attrs] = self._plan(attrs)
+            if plans[attrs] is None:
+                return False
+        return True
+
+    def _plan(self, attrs: str) -> tuple[int, int, Format | None, str] | None:
+        """(how, style, number format, type) for cells with these attributes; None if unusual."""
+        match = _ATTRS.fullmatch(attrs)
+        if match is None:
+            return None
+        style, kind = match.group(1), match.group(2) or "n"
+        index = int(style) if style else 0
+        builder = self.builder
+        if kind == "s":
+            return _SHARED, index, None, kind
+        if kind == "inlineStr":
+            plain = builder.styles.text[index] if index < len(builder.styles.text) else None
+            return (_INLINE if plain is None else _VALUE), index, None, kind
+        if kind == "n":
+            # As in the fuller pass: no s= reads digits as General (value() then uses style 0).
+            fmt = builder.format_of(index) if style else None
+            return (_GENERAL if fmt is None else _FORMATTED), index, fmt, kind
+        return (_BOOLEAN if kind == "b" else _VALUE), index, None, kind
+
+    def _parse_simple(self, found: list[tuple[str, str, str, str, str]], escapes: bool) -> None:
+        """Builds the rows of a chunk of plain cells (see ``simple``)."""
+        builder = self.builder
+        columns = self.columns
+        plans = self.plans
+        value = builder.value
+        put = builder.put
+        start = builder.start
+        shared = builder.shared
+        n_shared = len(shared)
+        date1904 = builder.styles.date1904
+        row = builder.row
+        cells: list[str] = []
+        row_text = ""
+        for letters, number, attrs, v, inline in found:
+            if number != row_text:
+                row = start(int(number))
+                cells = row.cells
+                row_text = number
+            col = columns.get(letters)
+            if col is None:
+                col = columns[letters] = column_index(letters)
+                if col >= MAX_COLUMNS:
+                    put(row, col, "")  # type: ignore[arg-type]  # refuses it
+            how, style, fmt, kind = plans[attrs]  # type: ignore[misc]  # every one planned
+            text: str | None = None
+            if how == _INLINE:
+                if not escapes:
+                    text = inline.strip()
+            elif how == _SHARED:
+                if v.isdigit() and int(v) < n_shared:
+                    text = shared[int(v)]
+            elif how == _GENERAL:
+                # General numbers: digits as written when they are exact.
+                if v.isdigit() and len(v) < 16 and (v[0] != "0" or len(v) == 1):
+                    text = v
+            elif how == _BOOLEAN:
+                if v.strip():
+                    text = "TRUE" if v.strip() in _TRUE else "FALSE"
+            elif how == _FORMATTED and v:
+                try:
+                    shown = fmt.render(float(v), date1904)  # type: ignore[union-attr]
+                except ValueError:
+                    shown = None
+                if shown is not None:
+                    text = shown.strip()
+            if text is None:
+                # An absent <v> and an empty one read the same without a formula.
+                text = value(
+                    row,  # type: ignore[arg-type]
+                    col,
+                    kind,
+                    style,
+                    v,
+                    inline if kind == "inlineStr" else None,
+                    False,
                 )
             if col == len(cells):
                 cells.append(text)

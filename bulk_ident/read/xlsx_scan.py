@@ -316,6 +316,10 @@ _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref\s*=\s*["\']([A-Za-z0-9:$]+)
 _SUSPECT = re.compile(rb'r="\$?([A-Z]{3,}\$?[0-9]+|[A-Z]*\$?[0-9]{7,})"')
 _MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref\s*=\s*["\']([A-Z]+[0-9]+(?::[A-Z]+[0-9]+)?)')
 _REF = re.compile(r"\$?([A-Za-z]{1,4})\$?([0-9]{1,9})")
+# Every cell reference's letters read as A and digits as 0, dollar signs dropped: a reference
+# _SUSPECT could match then shows one of these shapes, found by plain byte searches.
+_REF_SHAPES = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", b"A" * 26 + b"0" * 10)
+_FAR_SHAPE = re.compile(rb'r="(?:AAA|A{0,2}0000000)')
 END_DATA = _END_DATA = re.compile(rb"</(?:\w+:)?sheetData>|<(?:\w+:)?sheetData\s*/>")
 _OVERLAP = 256
 
@@ -331,6 +335,12 @@ def split_ref(ref: str) -> tuple[int, int] | None:
 def _beyond(ref: str) -> bool:
     where = split_ref(ref)
     return where is not None and (where[0] >= MAX_ROWS or where[1] >= MAX_COLUMNS)
+
+
+def _may_be_far(window: bytes) -> bool:
+    """False when no reference in the window can be a far one: a cheap test first, because the
+    exact search examines every cell reference (a million in a 100k-row sheet)."""
+    return _FAR_SHAPE.search(window.translate(_REF_SHAPES, b"$")) is not None
 
 
 def scan_layout(chunks: Iterator[bytes]) -> SheetLayout:
@@ -349,7 +359,7 @@ def scan_layout(chunks: Iterator[bytes]) -> SheetLayout:
                     if layout.far_cell is None and _beyond(ref.replace("$", "")):
                         layout.far_cell = ref.replace("$", "")
             seen_head = b"sheetData" in window
-        if layout.far_cell is None:
+        if layout.far_cell is None and _may_be_far(window):
             far_row = None
             for hit in _SUSPECT.findall(window):
                 ref = hit.decode("ascii").replace("$", "")

@@ -54,17 +54,13 @@ def check_sheet(prep: Prepared, rows: Iterable[Checked]) -> Sheet:
 
     def lines() -> Iterator[list[str]]:
         blank = [""] * len(API_COLUMNS)
+        valid = Result.VALID
         for c in rows:
             norm = c.norm
             payload = norm.payload
+            row = c.row
             if payload is None:
-                yield [
-                    str(c.row.number),
-                    Result.INVALID,
-                    "; ".join(c.problems),
-                    *c.row.values,
-                    *blank,
-                ]
+                yield [str(row.number), Result.INVALID, "; ".join(c.problems), *row.values, *blank]
                 continue
             # The common case, inlined: this runs for every row of a large roster.
             api = [
@@ -74,10 +70,10 @@ def check_sheet(prep: Prepared, rows: Iterable[Checked]) -> Sheet:
                 for v in payload.values()
             ]
             if c.duplicate_of is None and norm.pending is None:
-                lead = [str(c.row.number), Result.VALID, ""]
+                yield [str(row.number), valid, "", *row.values, norm.account or "", *api]
             else:
-                lead = [str(c.row.number), c.verdict, "; ".join(c.problems)]
-            yield [*lead, *c.row.values, norm.account or "", *api]
+                lead = [str(row.number), c.verdict, "; ".join(c.problems)]
+                yield [*lead, *row.values, norm.account or "", *api]
 
     return Sheet(header, lines(), _numbers(header, own))
 

@@ -16,9 +16,11 @@ import html
 import io
 import itertools
 import os
+import queue
 import re
 import stat
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -41,6 +43,9 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 # A cell (after the \x00 that joins them) that starts like a formula and is not a plain number.
 _CSV_RISK = re.compile(r"\x00(?:[=@\t\r]|[+-](?!\d+(?:[.,]\d+)?(?:\x00|$)))")
+# The same over a batch of rows (each cell after a NUL, rows ending in LF).
+_CSV_BATCH_RISK = re.compile(r"\x00(?:[=@\t\r]|[+-](?!\d+(?:[.,]\d+)?(?:[\x00\n]|$)))")
+_CSV_BATCH = 2000
 # A whole number a spreadsheet holds exactly and shows as written ("007" would lose its zeros).
 _WHOLE = re.compile(r"-?(?:0|[1-9]\d{0,14})")
 _NEEDS_CARE = re.compile("[&<>\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -172,32 +177,43 @@ def _write_csv(
     """CSV exactly as the csv module writes it (minimal quoting, CRLF), UTF-8 with a BOM so that
     Excel shows accented names correctly when the file is double-clicked.
 
-    Most rows need no quoting and no neutralising: one join and two searches per row find those
-    and write them directly, at a quarter of the csv module's cost per row; the rest go through
-    the csv module.
+    Most rows need no quoting and no neutralising. Rows are taken in batches, each joined once
+    (every cell after a NUL, rows by LF) and searched once; a clean batch is written by two
+    replaces, at a small fraction of the csv module's cost per row. A batch with anything to
+    quote or neutralise goes row by row, the rows needing it through the csv module.
     """
     needs_quotes = re.compile(f'[{re.escape(delimiter)}"\r\n]')
     one_row = io.StringIO()
     writer = csv.writer(one_row, delimiter=delimiter)
     raw.write(codecs.BOM_UTF8)
-    chunk: list[str] = []
-    for row in itertools.chain([header], rows):
-        joined = "\x00".join(row)
+    for batch in _batched(itertools.chain([header], rows), _CSV_BATCH):
+        text = "\x00" + "\n\x00".join(map("\x00".join, batch))
         if (
-            joined.count("\x00") == len(row) - 1  # no NUL inside a cell
-            and not needs_quotes.search(joined)
-            and not _CSV_RISK.search("\x00" + joined)
+            text.count("\x00") == sum(map(len, batch))  # no NUL inside a cell
+            and text.count("\n") == len(batch) - 1  # nor a line break
+            and delimiter not in text
+            and '"' not in text
+            and "\r" not in text
+            and not _CSV_BATCH_RISK.search(text)
         ):
-            chunk.append(joined.replace("\x00", delimiter) + "\r\n")
-        else:
-            writer.writerow([neutralise_csv(v) for v in row])
-            chunk.append(one_row.getvalue())
-            one_row.seek(0)
-            one_row.truncate()
-        if len(chunk) >= 2000:
-            raw.write("".join(chunk).encode())
-            chunk.clear()
-    raw.write("".join(chunk).encode())
+            lines = text.replace("\n\x00", "\r\n").replace("\x00", delimiter)
+            raw.write((lines[1:] + "\r\n").encode())
+            continue
+        chunk: list[str] = []
+        for row in batch:
+            joined = "\x00".join(row)
+            if (
+                joined.count("\x00") == len(row) - 1
+                and not needs_quotes.search(joined)
+                and not _CSV_RISK.search("\x00" + joined)
+            ):
+                chunk.append(joined.replace("\x00", delimiter) + "\r\n")
+            else:
+                writer.writerow([neutralise_csv(v) for v in row])
+                chunk.append(one_row.getvalue())
+                one_row.seek(0)
+                one_row.truncate()
+        raw.write("".join(chunk).encode())
 
 
 # -- xlsx ------------------------------------------------------------------------------------
@@ -292,10 +308,12 @@ _WIDTH_SAMPLE = 1000  # rows whose text sizes the columns: enough to be typical,
 _MIN_WIDTH, _MAX_WIDTH = 6, 60
 _CHUNK = 2000
 
-_OPEN = '<c t="inlineStr"><is><t xml:space="preserve">'
+_OPEN = '<c t="inlineStr"><is><t>'
 _CLOSE = "</t></is></c>"
 _EMPTY = _OPEN + _CLOSE
 _TONE_OPEN = {s: _OPEN.replace("<c ", f'<c s="{s}" ') for s in (_GOOD, _BAD, _WARN)}
+_TONE_CELLS = {word: f"{_TONE_OPEN[tone]}{word}{_CLOSE}" for word, tone in _TONES.items()}
+_PRESERVED = '<t xml:space="preserve">'
 
 
 def _xlsx_rows(
@@ -307,22 +325,106 @@ def _xlsx_rows(
     """SpreadsheetML rows, every non-empty cell an inline string (so text stays text), but
     whole numbers in the ``numbers`` columns; the ``toned`` column's cells styled by their word.
 
-    Built with joins over runs of plain cells and chunks of rows rather than per cell: writing
-    100k x 26 cells is the slow part of ``check`` on a large roster. Only the few special
-    columns (row numbers, identIds, the result) are built one by one.
+    Writing 100k x 26 cells is the slow part of ``check`` on a large roster, so a chunk of rows
+    is built by joins and by column, not cell by cell: the text is checked once for anything to
+    escape or cut; the few special columns (row numbers, identIds, the result) are built column
+    by column and the runs of plain cells between them by one join per row. Cells are marked
+    xml:space="preserve" only in a chunk with a cell that needs it (spaces at either end, tabs or
+    line breaks, which a reader may trim or fold): the mark on every cell made the XML a third
+    bigger, to be encoded, checksummed and compressed.
     """
+    rows = rows if isinstance(rows, list) else list(rows)
     open_, empty = _OPEN.replace("<c ", f"<c{style} "), _EMPTY.replace("<c ", f"<c{style} ")
-    sep = _CLOSE + open_
+    every = "\n".join(itertools.chain.from_iterable(rows))  # each cell between two LFs
+    cells = sum(map(len, rows))
     special = sorted(numbers | ({toned} if toned is not None else set()))
+    widths = set(map(len, rows))
+    width = widths.pop() if len(widths) == 1 else 0
+    fitted = False
+    if _NEEDS_CARE.search(every):
+        rows, fitted = [_fit(values) for values in rows], True
+    while True:
+        if special and width:
+            pieces = _by_columns(rows, width, open_, special, numbers, toned)
+        else:
+            pieces = _by_rows(rows, open_, special, numbers, toned)
+        # A cell too long for Excel makes its piece of XML longer still: rarely worth a look.
+        if fitted or max(map(len, pieces), default=0) <= XLSX_CELL_LIMIT:
+            break
+        rows, fitted = [_fit(values) for values in rows], True
+    xml = "".join(pieces)
+    # Escaped values hold no "<", so the only empty inline strings are the empty cells.
+    xml = xml.replace(empty, "<c/>")
+    if (
+        every.count("\n") != cells - 1  # a line break inside a cell (or a row without cells)
+        or "\n " in every
+        or " \n" in every
+        or every.startswith(" ")
+        or every.endswith(" ")
+        or "\t" in every
+        or "\r" in every
+    ):
+        xml = xml.replace("<t>", _PRESERVED)
+    return xml
+
+
+def _fit(values: Sequence[str]) -> Sequence[str]:
+    """A row's cells cut to Excel's limit and escaped for XML, where they need it."""
+    joined = "".join(values)
+    if len(joined) > XLSX_CELL_LIMIT:
+        values = [cut_for_xlsx(v) for v in values]
+    if _NEEDS_CARE.search(joined):
+        values = [html.escape(_XML_ILLEGAL.sub("", v), quote=False) for v in values]
+    return values
+
+
+def _by_columns(
+    rows: list[Sequence[str]],
+    width: int,
+    open_: str,
+    special: list[int],
+    numbers: frozenset[int],
+    toned: int | None,
+) -> list[str]:
+    """Rows all ``width`` cells wide, each as XML: each special column's cells in one pass down
+    the column, each run of plain cells between them by one join per row, then zipped."""
+    sep = _CLOSE + open_
+    pieces: list[list[str]] = []
+    start = 0
+    for i in special:
+        if i >= width:
+            break
+        if i > start:
+            pieces.append([f"{open_}{sep.join(v[start:i])}{_CLOSE}" for v in rows])
+        column = [v[i] for v in rows]
+        tones = _TONE_CELLS if i == toned else {}
+        if i in numbers:
+            pieces.append(
+                [
+                    tones.get(v)
+                    or (f"<c><v>{v}</v></c>" if _WHOLE.fullmatch(v) else f"{open_}{v}{_CLOSE}")
+                    for v in column
+                ]
+            )
+        else:
+            pieces.append([tones.get(v) or f"{open_}{v}{_CLOSE}" for v in column])
+        start = i + 1
+    if start < width:
+        pieces.append([f"{open_}{sep.join(v[start:])}{_CLOSE}" for v in rows])
+    return [f"<row>{''.join(cells)}</row>" for cells in zip(*pieces, strict=True)]
+
+
+def _by_rows(
+    rows: list[Sequence[str]],
+    open_: str,
+    special: list[int],
+    numbers: frozenset[int],
+    toned: int | None,
+) -> list[str]:
+    """Rows of any widths, each as XML, one by one."""
+    sep = _CLOSE + open_
     out = []
     for values in rows:
-        joined = "".join(values)
-        if len(joined) > XLSX_CELL_LIMIT:
-            values = [cut_for_xlsx(v) for v in values]  # noqa: PLW2901
-        if _NEEDS_CARE.search(joined):
-            values = [  # noqa: PLW2901
-                html.escape(_XML_ILLEGAL.sub("", v), quote=False) for v in values
-            ]
         if not special:
             out.append(f"<row>{open_}{sep.join(values)}{_CLOSE}</row>")
             continue
@@ -346,8 +448,7 @@ def _xlsx_rows(
             parts.append(f"{open_}{sep.join(values[start:])}{_CLOSE}")
         parts.append("</row>")
         out.append("".join(parts))
-    # Escaped values hold no "<", so the only empty inline strings are the empty cells.
-    return "".join(out).replace(empty, "<c/>")
+    return out
 
 
 def _column_name(index: int) -> str:
@@ -395,7 +496,10 @@ def _write_xlsx(
         remaining = iter(rows)
         sample = list(itertools.islice(remaining, _WIDTH_SAMPLE))
         count = 0
-        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
+        with (
+            zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as part,
+            _Behind(part) as out,
+        ):
             head = _XML_HEAD + _WORKSHEET + _FROZEN_HEADER + _cols(header, sample) + "<sheetData>"
             out.write(head.encode())
             out.write(_xlsx_rows([header], f' s="{_BOLD}"').encode())
@@ -417,6 +521,45 @@ def _write_xlsx(
             f"hidden=\"1\">'{quoted}'!{area_abs}</definedName></definedNames>"
         )
         zf.writestr("xl/workbook.xml", _WORKBOOK.format(sheets="".join(entries), names=names))
+
+
+class _Behind:
+    """Writes to a file one step behind, in a second thread, while the next rows are built.
+
+    Compressing and checksumming the sheet (zlib, which lets other threads run meanwhile) is a
+    fifth of writing a large check sheet; on a second core it costs no time. A write that fails
+    raises from the next ``write`` or from leaving the ``with`` block, which waits for the
+    rest to be written.
+    """
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="results-writer", daemon=True)
+
+    def __enter__(self) -> _Behind:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc[0] is None:
+            raise self._error
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def _run(self) -> None:
+        while (data := self._queue.get()) is not None:
+            if self._error is None:  # after a failure, only drain the queue
+                try:
+                    self._out.write(data)
+                except BaseException as err:  # raised in the caller's thread
+                    self._error = err
 
 
 def _batched(rows: Iterable[Sequence[str]], size: int) -> Iterator[list[Sequence[str]]]:
