@@ -327,9 +327,11 @@ class Normaliser:
                 refs = (self._default,)
         elif not _CANONICAL_UUID.fullmatch(account):
             return self._careful(row, values)
-        if (
-            max(map(len, values), default=0) <= _SHORTEST_LIMIT
-            and _BREAKS.search("".join(values)) is None
+        joined = "".join(values)
+        # Every cell is within the shortest limit when all of them together are (the usual
+        # roster row); only a longer row needs the cell-by-cell look.
+        if _BREAKS.search(joined) is None and (
+            len(joined) <= _SHORTEST_LIMIT or max(map(len, values)) <= _SHORTEST_LIMIT
         ):
             cells = (*values, "")
             payload = {prop: cells[pos] or fill for prop, pos, fill in self._plan}
