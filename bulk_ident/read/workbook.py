@@ -68,28 +68,9 @@ def open_workbook(
     key_columns: KeyColumns | None,
 ) -> Roster:
     """Opens a workbook roster: sheet, limits and header now, the rows as they are read."""
-    name, data = source.name, source.data
-    if data.startswith(_CFB_MAGIC):
-        if "EncryptionInfo".encode("utf-16-le") in data:
-            raise InputError(
-                f"{name} is password-protected (encrypted): open it in Excel, remove the "
-                "password (File > Info > Protect Workbook) and save it again."
-            )
-        raise InputError(
-            f"{name} is really an old-format .xls file: open it in Excel and save it as .xlsx."
-        )
-    damaged = (
-        f"{name} is not a valid Excel workbook (damaged, or not really {source.suffix.lower()}):"
-        " open it in Excel and save it again as .xlsx."
-    )
-    if not data.startswith(_ZIP_MAGIC):
-        raise InputError(damaged)
-    try:
-        package = Package(zipfile.ZipFile(io.BytesIO(data)))
-    except PackageError as err:
-        raise InputError(f"{name} {err}.") from None
-    except _DAMAGE:
-        raise InputError(damaged) from None
+    name = source.name
+    package = _package(source)
+    damaged = _damaged(source)
 
     warnings: list[str] = []
     info = _choose_sheet(name, package.sheets, sheet, warnings)
@@ -267,19 +248,35 @@ def sheet_names(source: Source | Path) -> list[tuple[str, bool]]:
     """The worksheets of an .xlsx/.xlsm in tab order, each with whether it is visible (for a page
     that lets the user pick one; ``read_roster(sheet=NAME)`` then reads it). Charts are left out;
     InputError for a file that is not a readable workbook, as reading it would say."""
-    if isinstance(source, Path):
-        source = local_source(source)
+    package = _package(local_source(source) if isinstance(source, Path) else source)
+    return [(s.name, s.visible) for s in package.sheets if s.kind == "worksheet"]
+
+
+def _package(source: Source) -> Package:
+    """The workbook's package, its limits checked; InputError saying what the file really is."""
     name, data = source.name, source.data
-    damaged = (
-        f"{name} is not a valid Excel workbook (damaged, or not really {source.suffix.lower()}):"
-        " open it in Excel and save it again as .xlsx."
-    )
+    if data.startswith(_CFB_MAGIC):
+        if "EncryptionInfo".encode("utf-16-le") in data:
+            raise InputError(
+                f"{name} is password-protected (encrypted): open it in Excel, remove the "
+                "password (File > Info > Protect Workbook) and save it again."
+            )
+        raise InputError(
+            f"{name} is really an old-format .xls file: open it in Excel and save it as .xlsx."
+        )
+    damaged = _damaged(source)
     if not data.startswith(_ZIP_MAGIC):
         raise InputError(damaged)
     try:
-        package = Package(zipfile.ZipFile(io.BytesIO(data)))
+        return Package(zipfile.ZipFile(io.BytesIO(data)))
     except PackageError as err:
         raise InputError(f"{name} {err}.") from None
     except _DAMAGE:
         raise InputError(damaged) from None
-    return [(s.name, s.visible) for s in package.sheets if s.kind == "worksheet"]
+
+
+def _damaged(source: Source) -> str:
+    return (
+        f"{source.name} is not a valid Excel workbook (damaged, or not really "
+        f"{source.suffix.lower()}): open it in Excel and save it again as .xlsx."
+    )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from bulk_ident.errors import InputError
+from bulk_ident.read.xlsx_scan import column_letters
 from bulk_ident.words import Result
 
 if TYPE_CHECKING:
@@ -451,16 +452,6 @@ def _by_rows(
     return out
 
 
-def _column_name(index: int) -> str:
-    """0 -> A, 25 -> Z, 26 -> AA."""
-    name = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        name = chr(65 + rest) + name
-    return name
-
-
 def _cols(header: Sequence[str], sample: Sequence[Sequence[str]]) -> str:
     """Column widths fitted to the header (with room for the filter button) and a sample."""
     widths = [len(h) + 4 for h in header]
@@ -506,7 +497,7 @@ def _write_xlsx(
             for chunk in itertools.chain(_batched(sample, _CHUNK), _batched(remaining, _CHUNK)):
                 out.write(_xlsx_rows(chunk, numbers=numbers, toned=toned).encode())
                 count += len(chunk)
-            area = f"A1:{_column_name(max(len(header), 1) - 1)}{count + 1}"
+            area = f"A1:{column_letters(max(len(header), 1) - 1)}{count + 1}"
             out.write(f'</sheetData><autoFilter ref="{area}"/></worksheet>'.encode())
         entries = [_WORKBOOK_SHEET.format(name=name, n=1, rid=2)]
         if summary is not None:
