@@ -175,7 +175,7 @@ def sync_options(func: F) -> F:
                 "--max-delete",
                 type=click.IntRange(min=0),
                 metavar="N",
-                help="Refuse to delete more than N in one run (default: 10%% of the scope, >= 5).",
+                help="Refuse to delete more than N in one run (default: 10% of the scope, >= 5).",
             ),
             click.option(
                 "--retry-failed",
