@@ -90,6 +90,7 @@ class World:
             on_accounts=lambda report, step: self.progress.append(step),
             clock=self.time.clock,
             sleep=self.time.sleep,
+            monotonic=self.time.clock,
             env=self.env,
             **extra,
         )

@@ -253,4 +253,5 @@ def account_run(
         on_progress=on_progress,
         clock=hooks.clock,
         sleep=hooks.sleep,
+        monotonic=hooks.monotonic,
     )

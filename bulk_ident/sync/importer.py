@@ -34,7 +34,7 @@ from bulk_ident.cad.client import (
     Updated,
 )
 from bulk_ident.sync.journal import Journal, Key
-from bulk_ident.sync.pacing import MAX_PAUSE, Pacer
+from bulk_ident.sync.pacing import MAX_PAUSE, Pacer, pause
 from bulk_ident.sync.plan import Act, Plan, Step, change_text
 from bulk_ident.words import EventKind, Result, Stop
 
@@ -461,16 +461,13 @@ class Importer:
         self._pause(delay)
 
     def _pause(self, seconds: float) -> None:
-        """Sleep in short steps so that a stop request is noticed at once. Timed on the monotonic
-        clock: a wall clock set back must not stretch a back-off."""
-        end = self._monotonic() + seconds
-        while not self._stop():
-            left = end - self._monotonic()
-            if left <= 0:
-                return
-            if self._on_wait is not None:
-                self._on_wait(left)
-            self._sleep(min(left, 0.25))
+        pause(
+            seconds,
+            stop=self._stop,
+            sleep=self._sleep,
+            monotonic=self._monotonic,
+            tick=self._on_wait,
+        )
 
     def interrupted(self) -> RunOutcome:
         """The run was interrupted from outside (a second Ctrl-C during a request)."""

@@ -247,3 +247,23 @@ def _open_sqlite_bucket(path: Path, table: str, rates: list[WindowRate]) -> SQLi
     if isinstance(lock, FileLock):
         lock.timeout = LOCK_TIMEOUT
     return bucket
+
+
+def pause(
+    seconds: float,
+    *,
+    stop: Callable[[], bool],
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+    tick: Callable[[float], None] | None = None,
+) -> None:
+    """Wait ``seconds`` (a back-off) in short steps, so that a stop request is noticed at once.
+    Timed on the monotonic clock: a wall clock set back must not stretch the wait."""
+    end = monotonic() + seconds
+    while not stop():
+        left = end - monotonic()
+        if left <= 0:
+            return
+        if tick is not None:
+            tick(left)
+        sleep(min(left, STEP))

@@ -37,7 +37,7 @@ from bulk_ident.cad.client import (
 )
 from bulk_ident.errors import InputError
 from bulk_ident.sync.importer import Event, RunOutcome, Settings
-from bulk_ident.sync.pacing import Pacer
+from bulk_ident.sync.pacing import Pacer, pause
 from bulk_ident.words import EventKind, Stop
 
 DEFAULT_MAX_AGE = 24 * 3600.0
@@ -97,6 +97,7 @@ class AccountRun:
         on_progress: Callable[[AccountProgress], None] = lambda progress: None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.pacer = pacer
@@ -110,6 +111,7 @@ class AccountRun:
         self._progress = on_progress
         self._clock = clock
         self._sleep = sleep
+        self._monotonic = monotonic
         self._refused: dict[tuple[str, str], str] = {}  # look-ups the server refused (not 404)
         self._rate_limited = 0
         self._not_sent = 0
@@ -306,15 +308,13 @@ class AccountRun:
         return False  # pragma: no cover - the match is exhaustive
 
     def _pause(self, seconds: float) -> None:
-        """Sleep in short steps so that a stop request is noticed at once."""
-        end = self._clock() + seconds
-        while not self._stop():
-            left = end - self._clock()
-            if left <= 0:
-                return
-            if self._on_wait is not None:
-                self._on_wait(left)
-            self._sleep(min(left, 0.25))
+        pause(
+            seconds,
+            stop=self._stop,
+            sleep=self._sleep,
+            monotonic=self._monotonic,
+            tick=self._on_wait,
+        )
 
     def _end(self, stop: Stop, message: str) -> bool:
         if self.outcome.stop is Stop.DONE:
